@@ -1,0 +1,48 @@
+"""The synthetic world of coloured shapes, written in each dataset's official file format."""
+
+from .questions import KINDS, QA, annotate, generate_questions, normalize_answer, vqa_accuracy
+from .vqav2 import write_vqav2
+from .world import (
+    COLORS,
+    RELATIONS,
+    SHAPES,
+    SIZES,
+    Obj,
+    Scene,
+    above,
+    below,
+    describe,
+    image_rng,
+    left_of,
+    render,
+    right_of,
+    sample_scene,
+)
+
+# Writers by data format, used by configs with `synthetic.enabled: true` (the demos).
+WRITERS = {"vqav2": write_vqav2}
+
+__all__ = [
+    "WRITERS",
+    "COLORS",
+    "KINDS",
+    "QA",
+    "RELATIONS",
+    "SHAPES",
+    "SIZES",
+    "Obj",
+    "Scene",
+    "above",
+    "annotate",
+    "below",
+    "describe",
+    "generate_questions",
+    "image_rng",
+    "left_of",
+    "normalize_answer",
+    "render",
+    "right_of",
+    "sample_scene",
+    "vqa_accuracy",
+    "write_vqav2",
+]

@@ -1,0 +1,34 @@
+"""The head contract (DESIGN.md): forward, loss, predict (JSON-ready), metrics (official ones)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from vltasks.backbones.base import Features
+
+
+class Head(nn.Module):
+    """One task's layers on top of the shared backbone. Heads never read files."""
+
+    needs: ClassVar[frozenset[str]] = frozenset({"fusion"})
+    # Which batch keys the backbone must see for this task (the collate produces them).
+    monitor: ClassVar[str] = ""  # metric name for checkpoint selection
+    monitor_mode: ClassVar[str] = "max"
+
+    def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def predict(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> list[dict[str, Any]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def metrics(self) -> MetricCollection:  # pragma: no cover
+        raise NotImplementedError
+
+    def update_metrics(self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]) -> None:
+        raise NotImplementedError  # pragma: no cover

@@ -1,0 +1,67 @@
+"""VQA as multi-label classification over the answer vocabulary (ViLT / BUTD style)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from vltasks.backbones.base import Features
+from vltasks.heads.base import Head
+from vltasks.metrics import VQAAccuracy
+
+
+class VQAHead(Head):
+    """Classifier on the fused pooled vector; BCE on the soft VQA scores of each answer.
+
+    The loss is scaled by the number of answers (as in ViLT) so its size does not shrink with a
+    large vocabulary.
+    """
+
+    monitor = "accuracy"
+
+    def __init__(self, hidden_size: int, answers: list[str], protocol: str = "vqav2", dropout: float = 0.0) -> None:
+        super().__init__()
+        if not answers:
+            raise ValueError("VQA head: the answer vocabulary is empty (no training answers were read)")
+        self.answers = list(answers)
+        self.protocol = protocol
+        self.classifier = nn.Sequential(
+            nn.Linear(hidden_size, 2 * hidden_size),
+            nn.LayerNorm(2 * hidden_size),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(2 * hidden_size, len(self.answers)),
+        )
+
+    def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
+        return {"logits": self.classifier(features.pooled)}
+
+    def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
+        logits, targets = outputs["logits"], batch["targets"]
+        return F.binary_cross_entropy_with_logits(logits, targets) * targets.shape[1]
+
+    def _answers(self, outputs: dict[str, Tensor]) -> list[str]:
+        return [self.answers[i] for i in outputs["logits"].argmax(dim=-1).tolist()]
+
+    def predict(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> list[dict[str, Any]]:
+        qids = batch["question_id"].tolist()
+        return [{"question_id": int(q), "answer": a} for q, a in zip(qids, self._answers(outputs))]
+
+    def metrics(self) -> MetricCollection:
+        return MetricCollection({"accuracy": VQAAccuracy(protocol=self.protocol)})
+
+    def update_metrics(self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]) -> None:
+        if batch.get("answers") is None:
+            return  # a split without annotations (test-dev): predict only
+        metrics["accuracy"].update(self._answers(outputs), batch["answers"], ids=batch["question_id"])
+
+    @torch.no_grad()
+    def describe(self, outputs: dict[str, Tensor], batch: dict[str, Any], i: int) -> str:
+        """One line for the TensorBoard image panel."""
+        pred = self._answers({"logits": outputs["logits"][i : i + 1]})[0]
+        gts = batch["answers"][i] if batch.get("answers") else []
+        return f"Q: {batch['question'][i]}\npred: {pred}\nGT: {', '.join(gts)}"

@@ -1,0 +1,58 @@
+"""VQA head: BCE on soft targets, official-format predictions, official metric updates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vltasks.backbones.base import Features
+from vltasks.heads import HEADS, VQAHead
+
+ANSWERS = ["yes", "no", "2", "red"]
+
+
+def _batch():
+    return {
+        "targets": torch.tensor([[1.0, 0, 0, 0], [0, 0.3, 0, 0.9]]),
+        "answers": [["yes"] * 10, ["red"] * 7 + ["no"] + ["blue"] * 2],
+        "question_id": torch.tensor([11, 12]),
+        "question": ["is there a circle?", "what color is the square?"],
+    }
+
+
+def test_loss_is_scaled_bce_and_backpropagates():
+    torch.manual_seed(0)
+    head = VQAHead(8, ANSWERS)
+    feats = Features(pooled=torch.randn(2, 8, requires_grad=True))
+    out = head(feats, _batch())
+    assert out["logits"].shape == (2, 4)
+    loss = head.loss(out, _batch())
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(out["logits"], _batch()["targets"]) * 4
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert feats.pooled.grad is not None and head.classifier[0].weight.grad.abs().sum() > 0
+
+
+def test_predict_is_official_results_json_and_metric_is_official():
+    head = VQAHead(8, ANSWERS)
+    logits = torch.tensor([[5.0, 0, 0, 0], [0, 0, 0, 5.0]])
+    preds = head.predict({"logits": logits}, _batch())
+    assert json.loads(json.dumps(preds)) == [{"question_id": 11, "answer": "yes"}, {"question_id": 12, "answer": "red"}]
+    metrics = head.metrics()
+    head.update_metrics(metrics, {"logits": logits}, _batch())
+    head.update_metrics(metrics, {"logits": logits}, _batch())  # the same questions again count once
+    assert metrics.compute()["accuracy"].item() == pytest.approx(1.0)
+    metrics.reset()
+    head.update_metrics(metrics, {"logits": torch.tensor([[0, 5.0, 0, 0], [0, 5.0, 0, 0]])}, _batch())
+    # "no" vs ten "yes" -> 0; "no" given by 1 of 10 annotators -> 0.3
+    assert metrics.compute()["accuracy"].item() == pytest.approx(0.15)
+
+
+def test_registry_knows_vqa_and_refuses_empty_vocab():
+    assert HEADS.get("vqa") is VQAHead
+    with pytest.raises(KeyError, match="unknown head 'nope'; known: .*vqa"):
+        HEADS.get("nope")
+    with pytest.raises(ValueError, match="answer vocabulary is empty"):
+        VQAHead(8, [])

@@ -1,0 +1,72 @@
+"""ViLT adapter: a single-stream fusion transformer over text tokens and image patches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoImageProcessor, AutoTokenizer, ViltConfig, ViltImageProcessor, ViltModel
+
+from vltasks.backbones.base import Backbone, Features, VLProcessor
+
+_TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class ViltBackbone(Backbone):
+    family = "vilt"
+    capabilities = frozenset({"fusion"})
+
+    def __init__(self, model: ViltModel, processor: VLProcessor) -> None:
+        super().__init__(processor)
+        self.model = model
+        self.hidden_size = model.config.hidden_size
+
+    def forward(self, batch: dict[str, Any]) -> Features:
+        inputs = {k: batch[k] for k in (*_TEXT_KEYS, "pixel_values", "pixel_mask") if k in batch}
+        out = self.model(**inputs)
+        tokens = out.last_hidden_state
+        text_len = batch["input_ids"].shape[1]
+        mask = batch["attention_mask"].new_ones(tokens.shape[:2])
+        mask[:, :text_len] = batch["attention_mask"]
+        return Features(tokens=tokens, mask=mask, pooled=out.pooler_output)
+
+    # -- building --------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, preset: dict[str, Any], tokenizer: Any) -> ViltBackbone:
+        size = int(preset.get("image_size", 64))
+        config = ViltConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=preset.get("hidden_size", 128),
+            num_hidden_layers=preset.get("num_layers", 4),
+            num_attention_heads=preset.get("num_heads", 4),
+            intermediate_size=preset.get("intermediate_size", 256),
+            image_size=size,
+            patch_size=preset.get("patch_size", 8),
+            max_position_embeddings=preset.get("max_text_len", 32),
+            pad_token_id=tokenizer.pad_token_id,
+            hidden_dropout_prob=preset.get("dropout", 0.0),
+            attention_probs_dropout_prob=preset.get("dropout", 0.0),
+        )
+        image_processor = ViltImageProcessor(size={"shortest_edge": size}, size_divisor=preset.get("patch_size", 8))
+        processor = VLProcessor(tokenizer, image_processor, config.max_position_embeddings)
+        return cls(ViltModel(config, add_pooling_layer=True), processor)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str, **kwargs: Any) -> ViltBackbone:
+        model = ViltModel.from_pretrained(name_or_dir, **kwargs)
+        return cls(model, cls._load_processor(name_or_dir, model.config))
+
+    @classmethod
+    def from_dir_without_weights(cls, path: str | Path, **kwargs: Any) -> ViltBackbone:
+        config = ViltConfig.from_pretrained(str(path))
+        return cls(ViltModel(config), cls._load_processor(str(path), config))
+
+    @staticmethod
+    def _load_processor(name_or_dir: str, config: ViltConfig) -> VLProcessor:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_dir)
+        image_processor = AutoImageProcessor.from_pretrained(name_or_dir)
+        return VLProcessor(tokenizer, image_processor, config.max_position_embeddings)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self.model.save_pretrained(str(path))
+        self.processor.save_pretrained(path)

@@ -1,0 +1,3 @@
+"""Captioning metrics (COCO caption evaluation protocol)."""
+
+__all__: list[str] = []

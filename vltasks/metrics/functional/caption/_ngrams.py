@@ -1,0 +1,143 @@
+"""N-gram counts of a whole caption set as numpy arrays, extracted once and shared by BLEU and CIDEr-D.
+
+pycocoevalcap counts n-grams with one Python dict per sentence and walks them again per metric. Here the
+tokens become integer ids, every n-gram a dense integer id (built order by order with `np.unique`), and
+one sort per order lays the counts out by (image, n-gram, sentence) with the hypothesis first: the
+hypothesis count of every reference entry, the clipped BLEU counts and the CIDEr document frequencies are
+then group operations on contiguous runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def check_caption_inputs(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
+    """The COCO tools assert one prediction and at least one reference per image; say which is wrong."""
+    if isinstance(preds, str) or not all(isinstance(p, str) for p in preds):
+        raise TypeError("preds must be a list of strings (one caption per image)")
+    if len(preds) != len(refs):
+        raise ValueError(f"got {len(preds)} predictions but {len(refs)} reference lists")
+    for i, r in enumerate(refs):
+        if isinstance(r, str) or len(r) == 0 or not all(isinstance(x, str) for x in r):
+            raise ValueError(f"refs[{i}] must be a non-empty list of strings, got {r!r}")
+
+
+@dataclass
+class Encoded:
+    """Token ids of one hypothesis and several references per image (hypotheses first, then refs)."""
+
+    ids: np.ndarray  # flat int64 token ids of all sentences
+    lengths: np.ndarray  # tokens per sentence
+    ref_image: np.ndarray  # image index of each flat reference
+    n_images: int
+
+    @property
+    def hyp_len(self) -> np.ndarray:
+        return self.lengths[: self.n_images]
+
+    @property
+    def ref_len(self) -> np.ndarray:
+        return self.lengths[self.n_images :]
+
+
+def encode(hyp_tokens: list[list[str]], ref_tokens: list[list[list[str]]]) -> Encoded:
+    """Integer ids for the tokens (one C-level pass through a dict)."""
+    vocab: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+    flat_refs = list(itertools.chain.from_iterable(ref_tokens))
+    sentences = hyp_tokens + flat_refs
+    ids = np.fromiter(map(vocab.__getitem__, itertools.chain.from_iterable(sentences)), dtype=np.int64)
+    lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+    ref_image = np.repeat(np.arange(len(hyp_tokens), dtype=np.int64), [len(r) for r in ref_tokens])
+    return Encoded(ids, lengths, ref_image, len(hyp_tokens))
+
+
+@dataclass
+class OrderCounts:
+    """Counts of the n-grams of one order (key = image * n_grams + gram id)."""
+
+    n_grams: int
+    hyp_image: np.ndarray  # hypothesis entries: image, gram, count
+    hyp_gram: np.ndarray
+    hyp_cnt: np.ndarray
+    ref_idx: np.ndarray  # reference entries: flat reference index, gram, count,
+    ref_gram: np.ndarray
+    ref_cnt: np.ndarray
+    ref_hyp_cnt: np.ndarray  # count of the same gram in the image's hypothesis (0 if absent)
+    ref_group: np.ndarray  # id of the (image, gram) run, non-decreasing
+    doc_freq: np.ndarray  # per gram: number of images whose references contain it
+
+
+@dataclass
+class NGramStats:
+    """Everything BLEU and CIDEr-D need from a tokenized caption set."""
+
+    n_images: int
+    ref_image: np.ndarray
+    hyp_len: np.ndarray
+    ref_len: np.ndarray
+    orders: list[OrderCounts]  # orders 1..n
+
+
+def ngram_stats(enc: Encoded, n: int = 4) -> NGramStats:
+    """Count the n-grams (orders 1..n) of every sentence, laid out per (image, n-gram)."""
+    ids, lengths, n_images = enc.ids, enc.lengths, enc.n_images
+    n_sent = lengths.size
+    n_refs_img = np.bincount(enc.ref_image, minlength=n_images)
+    ref_offset = np.cumsum(n_refs_img) - n_refs_img
+    # local sentence index inside its image: 0 = hypothesis, 1.. = references
+    ref_local = np.arange(n_sent - n_images) + 1 - np.repeat(ref_offset, n_refs_img)
+    local_of_sent = np.concatenate([np.zeros(n_images, np.int64), ref_local])
+    image_of_sent = np.concatenate([np.arange(n_images, dtype=np.int64), enc.ref_image])
+    width = int(n_refs_img.max(initial=0)) + 1
+    sent = np.repeat(np.arange(n_sent, dtype=np.int64), lengths)
+    position = np.arange(ids.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    remaining = np.repeat(lengths, lengths) - position  # tokens from here to the sentence end
+    vocab_size = int(ids.max(initial=0)) + 1
+
+    orders = []
+    code = ids
+    for k in range(1, n + 1):
+        if k > 1:  # n-gram = ((k-1)-gram id, next token id), made dense again
+            code = code[:-1] * vocab_size + ids[k - 1 :]
+        valid = remaining[: code.size] >= k
+        uniq, gram = np.unique(code[valid], return_inverse=True)
+        gram = gram.reshape(-1)
+        g = max(int(uniq.size), 1)
+        if float(n_images) * g * width >= 2**62:
+            raise OverflowError("caption set too large for 64-bit n-gram keys")
+        s = sent[: code.size][valid]
+        key, cnt = np.unique((image_of_sent[s] * g + gram) * width + local_of_sent[s], return_counts=True)
+        local = key % width
+        image_gram = key // width
+        new_run = np.ones(key.size, dtype=bool)
+        new_run[1:] = image_gram[1:] != image_gram[:-1]
+        run = np.cumsum(new_run) - 1
+        starts = np.flatnonzero(new_run)
+        run_hyp_cnt = np.where(local[starts] == 0, cnt[starts], 0)
+        is_ref = local > 0
+        image, gram_of = image_gram // g, image_gram % g
+        has_ref = np.zeros(starts.size, dtype=bool)
+        has_ref[run[is_ref]] = True
+        orders.append(
+            OrderCounts(
+                n_grams=g,
+                hyp_image=image[~is_ref],
+                hyp_gram=gram_of[~is_ref],
+                hyp_cnt=cnt[~is_ref],
+                ref_idx=ref_offset[image[is_ref]] + local[is_ref] - 1,
+                ref_gram=gram_of[is_ref],
+                ref_cnt=cnt[is_ref],
+                ref_hyp_cnt=run_hyp_cnt[run[is_ref]],
+                ref_group=run[is_ref],
+                doc_freq=np.bincount(gram_of[starts[has_ref]], minlength=g),
+            )
+        )
+        code = np.zeros(code.size, dtype=np.int64)
+        code[valid] = gram
+    return NGramStats(n_images, enc.ref_image, enc.hyp_len, enc.ref_len, orders)

@@ -1,0 +1,107 @@
+"""Image-text retrieval recall and mAP as ALBEF / BLIP / LAVIS report them (COCO 5k, Flickr30k 1k).
+
+i2t: the rank of an image is the best position of any of its GT captions; t2i: each caption has one
+image. R@K is a hit rate (rank < K), not torchmetrics' fraction of relevant items found.
+Ranks come from a descending sort with ties broken by index (a stable sort), computed in blocks of
+rows so a 5k x 25k similarity never has to be held in memory at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+BlockFn = Callable[[Tensor], Tensor]  # row indices -> scores of those rows against all columns
+
+
+def _rank_in_rows(rows: Tensor, cols: Tensor) -> Tensor:
+    """0-based position of column cols[r] in the descending stable sort of rows[r]."""
+    target = rows.gather(1, cols[:, None])
+    index = torch.arange(rows.shape[1], device=rows.device)
+    ahead = (rows > target) | ((rows == target) & (index[None, :] < cols[:, None]))
+    return ahead.sum(1)
+
+
+def gt_ranks(
+    image_block: BlockFn, text_block: BlockFn, n_images: int, text_to_image: Tensor, chunk: int = 256
+) -> tuple[Tensor, Tensor]:
+    """(rank of each caption in its image's i2t row, rank of its image in the caption's t2i row)."""
+    text_to_image = text_to_image.long()
+    n_texts = text_to_image.numel()
+    device = text_to_image.device
+    if n_texts and (int(text_to_image.min()) < 0 or int(text_to_image.max()) >= n_images):
+        raise ValueError(f"text_to_image must index the {n_images} images")
+    order = torch.argsort(text_to_image, stable=True)
+    bounds = torch.searchsorted(text_to_image[order], torch.arange(0, n_images + chunk, chunk, device=device))
+    i2t = torch.zeros(n_texts, dtype=torch.long, device=device)
+    for c, start in enumerate(range(0, n_images, chunk)):
+        texts = order[bounds[c] : bounds[c + 1]]
+        if texts.numel():
+            rows = image_block(torch.arange(start, min(start + chunk, n_images), device=device))
+            i2t[texts] = _rank_in_rows(rows[text_to_image[texts] - start], texts)
+    t2i = torch.zeros(n_texts, dtype=torch.long, device=device)
+    for start in range(0, n_texts, chunk):
+        idx = torch.arange(start, min(start + chunk, n_texts), device=device)
+        t2i[idx] = _rank_in_rows(text_block(idx), text_to_image[idx])
+    return i2t, t2i
+
+
+def _image_ranks(i2t: Tensor, text_to_image: Tensor, n_images: int) -> Tensor:
+    """Best rank of any GT caption per image; an image without captions never counts as a hit."""
+    best = torch.full((n_images,), torch.iinfo(torch.long).max, dtype=torch.long, device=i2t.device)
+    return best.scatter_reduce(0, text_to_image.long(), i2t, reduce="amin")
+
+
+def recall_from_ranks(
+    i2t: Tensor, t2i: Tensor, text_to_image: Tensor, n_images: int, ks: Sequence[int] = (1, 5, 10)
+) -> dict[str, Tensor]:
+    image_rank = _image_ranks(i2t, text_to_image, n_images)
+    out: dict[str, Tensor] = {}
+    for k in ks:
+        out[f"txt_r{k}"] = (image_rank < k).double().mean()
+    for k in ks:
+        out[f"img_r{k}"] = (t2i < k).double().mean()
+    out["txt_r_mean"] = torch.stack([out[f"txt_r{k}"] for k in ks]).mean()
+    out["img_r_mean"] = torch.stack([out[f"img_r{k}"] for k in ks]).mean()
+    out["r_mean"] = (out["txt_r_mean"] + out["img_r_mean"]) / 2
+    return out
+
+
+def map_from_ranks(i2t: Tensor, t2i: Tensor, text_to_image: Tensor, n_images: int) -> dict[str, Tensor]:
+    """Per query AP = mean over its GTs of (GTs found so far) / (1-based rank); mean over queries."""
+    img = text_to_image.long()
+    key = img * (i2t.max() + 1 if i2t.numel() else 1) + i2t
+    order = torch.argsort(key)
+    img_sorted, rank_sorted = img[order], i2t[order]
+    counts = torch.bincount(img, minlength=n_images)
+    starts = torch.cumsum(counts, 0) - counts
+    found = torch.arange(img.numel(), device=img.device) - starts[img_sorted] + 1
+    precision = found.double() / (rank_sorted + 1).double()
+    ap_sum = torch.zeros(n_images, dtype=torch.float64, device=img.device).index_add_(0, img_sorted, precision)
+    image_ap = torch.where(counts > 0, ap_sum / counts.clamp(min=1), torch.zeros_like(ap_sum))
+    txt_map, img_map = image_ap.mean(), (1.0 / (t2i + 1).double()).mean()
+    return {"txt_map": txt_map, "img_map": img_map, "map": (txt_map + img_map) / 2}
+
+
+def _dense(scores: Tensor, text_to_image: Tensor) -> tuple[BlockFn, BlockFn, Tensor]:
+    if scores.ndim != 2 or scores.shape[1] != text_to_image.numel():
+        raise ValueError(f"scores must be [n_images, n_texts]; got {tuple(scores.shape)} for "
+                         f"{text_to_image.numel()} texts")  # fmt: skip
+    t2i_img = torch.as_tensor(text_to_image, device=scores.device).long()
+    return (lambda rows: scores[rows]), (lambda cols: scores[:, cols].T), t2i_img
+
+
+def retrieval_recall(scores: Tensor, text_to_image: Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[str, Tensor]:
+    """Hit-rate recall both ways from scores[n_images, n_texts]; keys txt_r{k}, img_r{k}, means, r_mean."""
+    image_block, text_block, t2img = _dense(scores, torch.as_tensor(text_to_image))
+    i2t, t2i = gt_ranks(image_block, text_block, scores.shape[0], t2img)
+    return recall_from_ranks(i2t, t2i, t2img, scores.shape[0], ks)
+
+
+def retrieval_map(scores: Tensor, text_to_image: Tensor) -> dict[str, Tensor]:
+    """mAP both ways: i2t over all GT captions of each image (txt_map), t2i (img_map), their mean."""
+    image_block, text_block, t2img = _dense(scores, torch.as_tensor(text_to_image))
+    i2t, t2i = gt_ranks(image_block, text_block, scores.shape[0], t2img)
+    return map_from_ranks(i2t, t2i, t2img, scores.shape[0])

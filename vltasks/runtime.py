@@ -1,0 +1,134 @@
+"""Building a run from a config: data, backbone, model, trainer, and the files a run leaves."""
+
+from __future__ import annotations
+
+import json
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from vltasks.backbones import build_backbone
+from vltasks.config import task_data, to_plain
+from vltasks.datamodules import READERS, TaskData, VLDataModule
+from vltasks.heads import HEADS
+from vltasks.tasks import VLTaskModule
+
+STAGE_SPLITS = {"train": "train_split", "val": "val_split", "test": "test_split", "predict": "predict_split"}
+
+
+def build_task_data(cfg: DictConfig) -> dict[str, TaskData]:
+    out = {}
+    for name in cfg.tasks:
+        d = task_data(cfg, name)
+        splits = {stage: d.get(key) for stage, key in STAGE_SPLITS.items()}
+        out[name] = READERS.get(d["format"])(d.get("root"), splits, d["on_bad_sample"], **d["options"])
+    return out
+
+
+def write_synthetic(cfg: DictConfig) -> None:
+    """The demo's world: written once per root, in each task's official format."""
+    from vltasks.datamodules.synthetic import WRITERS
+
+    syn = cfg.synthetic
+    for name in cfg.tasks:
+        d = task_data(cfg, name)
+        root = Path(d["root"])
+        if (root / "synthetic_meta.json").is_file():
+            continue
+        writer = WRITERS.get(d["format"])
+        splits = {d["train_split"]: syn.train, d["val_split"]: syn.val}
+        tests = {d["predict_split"]: syn.test} if syn.test and d.get("predict_split") else None
+        print(f"writing the synthetic {d['format']} world to {root} ...", flush=True)
+        writer(root, splits=splits, seed=syn.seed, image_size=syn.image_size, test_splits=tests)
+
+
+def build_model(cfg: DictConfig, data: dict[str, TaskData], ckpt: str | None) -> VLTaskModule:
+    """From a checkpoint (its own backbone files and head args) or fresh from the config."""
+    if ckpt:
+        model = VLTaskModule.load_from_checkpoint(ckpt, map_location="cpu")
+        missing = set(cfg.tasks) - set(model.task_names)
+        if missing:
+            raise ValueError(f"{ckpt}: checkpoint has no head for tasks {sorted(missing)} (it has {model.task_names})")
+        return model
+    head_args = {n: d.head_args() for n, d in data.items()}
+    needs = set(chain.from_iterable(HEADS.get(t.head).needs for t in cfg.tasks.values()))
+    texts = lambda: chain.from_iterable(d.texts() for d in data.values())  # noqa: E731
+    backbone = build_backbone(to_plain(cfg.backbone), texts=texts, needs=needs)
+    return VLTaskModule(to_plain(cfg), backbone.family, backbone.export_files(), head_args, backbone=backbone)
+
+
+def build_datamodule(cfg: DictConfig, data: dict[str, TaskData], model: VLTaskModule) -> VLDataModule:
+    loader = {}
+    for n in data:
+        d = task_data(cfg, n)
+        loader[n] = {k: d.get(k) for k in ("batch_size", "eval_batch_size", "num_workers")}
+    return VLDataModule(data, model.backbone.processor, model.hparams.head_args, loader, seed=cfg.seed)
+
+
+class JSONPredictionWriter(BasePredictionWriter):
+    """Official submission files, one per task, gathered from all ranks, each sample once."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(write_interval="epoch")
+        self.run_dir = run_dir
+        self.written: dict[str, Path] = {}
+
+    def write_on_epoch_end(self, trainer: L.Trainer, pl_module: Any, predictions: Any, batch_indices: Any) -> None:
+        rows = [r for loader in (predictions if predictions and isinstance(predictions[0], list) and predictions[0]
+                                 and isinstance(predictions[0][0], list) else [predictions])
+                for batch in loader for r in batch]
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, rows)
+            rows = [r for part in gathered for r in part]
+        if trainer.global_rank != 0:
+            return
+        per_task: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            per_task.setdefault(r["task"], {}).setdefault(r["sample_id"], r["prediction"])
+        for task, preds in per_task.items():
+            path = self.run_dir / f"predictions_{task}.json"
+            path.write_text(json.dumps(list(preds.values())))
+            self.written[task] = path
+
+
+def build_trainer(cfg: DictConfig, model: VLTaskModule, stage: str) -> tuple[L.Trainer, Path, list[Any]]:
+    tcfg = {k: v for k, v in to_plain(cfg.trainer).items() if v is not None}
+    root = tcfg.pop("default_root_dir")
+    logger = TensorBoardLogger(save_dir=root, name=cfg.name, default_hp_metric=False)
+    run_dir = Path(logger.log_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    first = model.task_names[0]
+    monitor = f"val/{first}/{model.heads[first].monitor}"
+    callbacks: list[Any] = []
+    if stage == "fit":
+        callbacks += [
+            ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
+                            mode=model.heads[first].monitor_mode, save_last=True),
+            LearningRateMonitor(logging_interval="step"),
+        ]
+    if stage == "predict":
+        callbacks.append(JSONPredictionWriter(run_dir))
+    trainer = L.Trainer(
+        **tcfg, default_root_dir=root, logger=logger, callbacks=callbacks, use_distributed_sampler=False
+    )
+    return trainer, run_dir, callbacks
+
+
+def stage_metrics(trainer: L.Trainer, prefix: str) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if k.startswith(prefix + "/")}
+
+
+def write_metrics(run_dir: Path, stage: str, metrics: dict[str, Any]) -> Path:
+    path = run_dir / "metrics.json"
+    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing[stage] = metrics
+    path.write_text(json.dumps(existing, indent=2, sort_keys=True))
+    return path

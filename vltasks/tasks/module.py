@@ -1,0 +1,126 @@
+"""The LightningModule: one shared backbone, a dict of heads, their official metrics.
+
+Hyperparameters are plain containers (the config, the backbone's non-weight files and what each
+head needs from the data), so `load_from_checkpoint` rebuilds everything from the checkpoint alone,
+under torch's `weights_only` default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from vltasks.backbones import Backbone, backbone_from_files
+from vltasks.backbones.base import freeze_
+from vltasks.heads import HEADS, Head
+from vltasks.tasks.optim import build_optimizer
+
+STAGES = ("val", "test")
+
+
+class VLTaskModule(L.LightningModule):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        backbone_family: str,
+        backbone_files: dict[str, str],
+        head_args: dict[str, dict[str, Any]],
+        backbone: Backbone | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["backbone"], logger=False)
+        self.config = config
+        self.backbone = backbone if backbone is not None else backbone_from_files(backbone_family, backbone_files)
+        if config["backbone"].get("freeze"):
+            freeze_(self.backbone)
+        self.task_names = list(config["tasks"])
+        heads: dict[str, Head] = {}
+        for name in self.task_names:
+            spec = config["tasks"][name]
+            cls = HEADS.get(spec["head"])
+            self.backbone.require(cls.needs, spec["head"])
+            heads[name] = cls(self.backbone.hidden_size, **head_args.get(name, {}), **spec.get("head_args", {}))
+        self.heads = nn.ModuleDict(heads)
+        self.metrics = nn.ModuleDict(
+            {stage: nn.ModuleDict({n: self.heads[n].metrics() for n in self.task_names}) for stage in STAGES}
+        )
+
+    # -- steps -----------------------------------------------------------------------------------
+    def forward(self, task: str, batch: dict[str, Any]) -> dict[str, Tensor]:
+        return self.heads[task](self.backbone(batch), batch)
+
+    def training_step(self, batch: dict[str, dict[str, Any]], batch_idx: int) -> Tensor:
+        total: Tensor | None = None
+        for name, b in batch.items():
+            if b is None:
+                continue
+            loss = self.heads[name].loss(self(name, b), b)
+            self.log(f"train/{name}/loss", loss, batch_size=len(b["sample_id"]), prog_bar=True)
+            weighted = self.config["tasks"][name].get("weight", 1.0) * loss
+            total = weighted if total is None else total + weighted
+        assert total is not None, "empty training batch"
+        if len(batch) > 1:
+            self.log("train/loss", total, prog_bar=True)
+        return total
+
+    def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int, dataloader_idx: int) -> None:
+        name = self.task_names[dataloader_idx]
+        head = self.heads[name]
+        out = self(name, batch)
+        n = len(batch["sample_id"])
+        if "targets" in batch:
+            self.log(f"{stage}/{name}/loss", head.loss(out, batch), batch_size=n, add_dataloader_idx=False, sync_dist=True)
+        head.update_metrics(self.metrics[stage][name], out, batch)
+        if stage == "val" and batch_idx == 0:
+            self._log_examples(name, out, batch)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("val", batch, batch_idx, dataloader_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("test", batch, batch_idx, dataloader_idx)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
+        name = self.task_names[dataloader_idx]
+        out = self(name, batch)
+        return [{"task": name, "sample_id": s, "prediction": p}
+                for s, p in zip(batch["sample_id"], self.heads[name].predict(out, batch))]
+
+    # -- metrics: computed (synced across processes) once per epoch, then logged as scalars -------
+    def _log_metrics(self, stage: str) -> None:
+        for name, collection in self.metrics[stage].items():
+            updated = any(m.update_called for m in collection.values())
+            if not self.trainer.strategy.reduce_boolean_decision(updated, all=False):
+                continue  # e.g. a test split without answers
+            for key, value in collection.compute().items():
+                self.log(f"{stage}/{name}/{key}", value.float(), add_dataloader_idx=False)
+            collection.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    @torch.no_grad()
+    def _log_examples(self, name: str, out: dict[str, Tensor], batch: dict[str, Any]) -> None:
+        k = min(int(self.config.get("logging", {}).get("num_images", 0)), len(batch["sample_id"]))
+        experiment = getattr(self.logger, "experiment", None)
+        if k <= 0 or experiment is None or not hasattr(experiment, "add_images") or self.global_rank != 0:
+            return
+        if not hasattr(self.heads[name], "describe") or "image_path" not in batch:
+            return
+        from vltasks.tasks.visualize import example_panel
+
+        panels = [example_panel(batch["image_path"][i], self.heads[name].describe(out, batch, i)) for i in range(k)]
+        experiment.add_images(f"val/{name}/examples", torch.stack(panels), self.global_step, dataformats="NCHW")
+
+    # -- optimization ----------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, Any]:
+        cfg = self.config["optim"]
+        parts = [(self.backbone, 1.0), (self.heads, float(cfg["head_lr_mult"]))]
+        opt, sched = build_optimizer(parts, cfg, int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

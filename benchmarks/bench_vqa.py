@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vltasks.metrics import VQAAccuracy  # noqa: E402
-from vltasks.metrics.functional.vqa import normalize_vqa_answer, vqa_scores  # noqa: E402
+from vltasks.metrics.functional.vqa import clear_caches, vqa_scores  # noqa: E402
 
 _NOUNS = "car dog cat man woman tree frisbee pizza hot-dog t-shirt table bus kite sign grass tennis".split()
 _ADJ = "red blue green white black big small wooden left right old young".split()
@@ -116,7 +116,7 @@ def official_scores(vqa_eval_cls: type, preds, answers, kinds) -> tuple[torch.Te
 
 
 def _timed(fn):
-    normalize_vqa_answer.cache_clear()  # no help from earlier runs
+    clear_caches()  # no help from earlier runs
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start

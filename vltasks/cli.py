@@ -59,13 +59,14 @@ def run(stage: str, config: str, overrides: list[str], ckpt: str | None) -> int:
     dm = runtime.build_datamodule(cfg, data, model)
     trainer, run_dir, callbacks = runtime.build_trainer(cfg, model, stage)
     skipped = dm.skipped_counts()
-    if trainer.logger is not None:
-        from omegaconf import OmegaConf
+    # logged from inside the run (VLTaskModule.setup): a logger touched here, before ddp_fork
+    # forks, leaves the children a TensorBoard writer whose thread does not exist in them
+    from omegaconf import OmegaConf
 
-        flat = {k: str(v) for k, v in _flatten(OmegaConf.to_container(cfg, resolve=True)).items()}
-        trainer.logger.log_hyperparams(flat)
-        if skipped:
-            trainer.logger.log_metrics({f"data/{k}/skipped": v for k, v in skipped.items()}, step=0)
+    model.run_info = {
+        "hparams": {k: str(v) for k, v in _flatten(OmegaConf.to_container(cfg, resolve=True)).items()},
+        "metrics": {f"data/{k}/skipped": v for k, v in skipped.items()},
+    }
     for k, v in skipped.items():
         if v:
             print(f"data: skipped {v} bad records in {k}")
@@ -109,7 +110,14 @@ def _flatten(d: object, prefix: str = "") -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # overrides may come before or after --ckpt: collect the leftovers that look like key=value
+    args, extra = parser.parse_known_args(argv)
+    bad = [e for e in extra if e.startswith("-") or "=" not in e]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     if args.command == "configs":
         for name in builtin_configs():
             print(f"{name:<16} {_describe(name)}")

@@ -26,7 +26,7 @@ class VCRAccuracy(SampleMetric):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._add_sample_state("hits")
+        self._add_sample_state("hits", torch.long)
 
     def update(
         self,
@@ -37,7 +37,7 @@ class VCRAccuracy(SampleMetric):
         ids: Ids = None,
     ) -> None:
         hits = vcr_hits(answer_logits, answer_labels, rationale_logits, rationale_labels)
-        self._append(ids, hits=hits.long())
+        self._append(ids, hits=hits)
 
     def compute(self) -> dict[str, Tensor]:
         (hits,) = self._gathered("hits")
@@ -49,10 +49,10 @@ class MultipleChoiceAccuracy(SampleMetric):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._add_sample_state("hits")
+        self._add_sample_state("hits", torch.long)
 
     def update(self, preds: Tensor | Sequence[str], targets: Tensor | Sequence[str], ids: Ids = None) -> None:
-        self._append(ids, hits=multiple_choice_hits(preds, targets).float())
+        self._append(ids, hits=multiple_choice_hits(preds, targets))
 
     def compute(self) -> Tensor:
         (hits,) = self._gathered("hits")
@@ -66,8 +66,8 @@ class EntailmentAccuracy(SampleMetric):
     def __init__(self, class_names: Sequence[str] = ENTAILMENT_CLASSES, **kwargs) -> None:
         super().__init__(**kwargs)
         self.class_names = tuple(class_names)
-        self._add_sample_state("preds")
-        self._add_sample_state("targets")
+        self._add_sample_state("preds", torch.long)
+        self._add_sample_state("targets", torch.long)
 
     def update(self, preds: Tensor, target: Tensor, ids: Ids = None) -> None:
         pred = _choice(preds)

@@ -32,11 +32,13 @@ class GroundingAccuracy(SampleMetric):
         if protocol not in ("iou", "giou"):
             raise ValueError(f"unknown grounding protocol {protocol!r}; expected 'iou' or 'giou'")
         self.iou_threshold, self.box_format, self.protocol = iou_threshold, box_format, protocol
-        self._add_sample_state("hits")
+        self._add_sample_state("hits", torch.long)
 
-    def update(self, pred_boxes: Tensor, gt_boxes: Tensor, ids: Sequence[int | str] | Tensor | None = None) -> None:
+    def update(
+        self, pred_boxes: Tensor, gt_boxes: Tensor, ids: Sequence[int | str] | Tensor | None = None
+    ) -> None:
         hits = grounding_correct(pred_boxes, gt_boxes, self.iou_threshold, self.box_format, self.protocol)
-        self._append(ids, hits=hits.float())
+        self._append(ids, hits=hits)
 
     def compute(self) -> Tensor:
         (hits,) = self._gathered("hits")

@@ -27,7 +27,9 @@ class _MeanScore(SampleMetric):
         super().__init__(**kwargs)
         self._add_sample_state("scores")
 
-    def update(self, preds: Sequence[str], answers: Answers, ids: Sequence[int | str] | Tensor | None = None) -> None:
+    def update(
+        self, preds: Sequence[str], answers: Answers, ids: Sequence[int | str] | Tensor | None = None
+    ) -> None:
         self._append(ids, scores=self._scores(preds, answers))
 
     def compute(self) -> Tensor:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics.utilities import dim_zero_cat
 
 from vltasks.metrics.base import SampleMetric
 from vltasks.metrics.functional.retrieval import gt_ranks, map_from_ranks, recall_from_ranks
@@ -34,8 +33,10 @@ class ImageTextRetrieval(SampleMetric):
     ) -> None:
         super().__init__(**kwargs)
         self.ks, self.normalize, self.with_map, self.chunk = tuple(ks), normalize, with_map, chunk
-        for name in ("image_embeds", "text_embeds", "text_image_ids", "text_ids"):
-            self._add_sample_state(name)
+        self._add_sample_state("image_embeds", torch.float32)
+        self._add_sample_state("text_embeds", torch.float32)
+        self._add_sample_state("text_image_ids", torch.long)
+        self._add_sample_state("text_ids", torch.long)
 
     def update(
         self,
@@ -51,23 +52,27 @@ class ImageTextRetrieval(SampleMetric):
             self._append(image_ids, image_embeds=image_embeds.detach().float())
         if text_embeds is not None:
             if text_image_ids is None:
-                raise ValueError("text_image_ids (the image id of each caption) are required with text_embeds")
+                raise ValueError(
+                    "text_image_ids (the image id of each caption) are required with text_embeds"
+                )
             n = text_embeds.shape[0]
-            self.text_embeds.append(text_embeds.detach().float())
-            self.text_image_ids.append(ids_to_tensor(text_image_ids, device=self.device))
-            self.text_ids.append(optional_ids(text_ids, n, device=self.device))
-            if self.text_image_ids[-1].numel() != n:
-                raise ValueError(f"got {self.text_image_ids[-1].numel()} text_image_ids for {n} captions")
+            image_of_text = ids_to_tensor(text_image_ids, device=self.device)
+            if image_of_text.numel() != n:
+                raise ValueError(f"got {image_of_text.numel()} text_image_ids for {n} captions")
+            self._push("text_embeds", text_embeds)
+            self._push("text_image_ids", image_of_text)
+            self._push("text_ids", optional_ids(text_ids, n, device=self.device))
 
     def compute(self) -> dict[str, Tensor]:
-        if _empty(self.ids) or _empty(self.text_ids):
+        (images,) = self._gathered("image_embeds")
+        image_ids = self._flat("ids")[keep_indices(self._flat("ids"))]
+        text_ids = self._flat("text_ids")
+        if images.numel() == 0 or text_ids.numel() == 0:
             raise ValueError("ImageTextRetrieval needs both image and text embeddings before compute()")
-        all_ids = dim_zero_cat(self.ids)
-        keep = keep_indices(all_ids)
-        images, image_ids = dim_zero_cat(self.image_embeds)[keep], all_ids[keep]
-        keep = keep_indices(dim_zero_cat(self.text_ids))
-        texts = dim_zero_cat(self.text_embeds)[keep]
-        text_image_ids = dim_zero_cat(self.text_image_ids)[keep]
+        keep = keep_indices(text_ids)
+        texts = self._flat("text_embeds").reshape(text_ids.numel(), -1)[keep]
+        text_image_ids = self._flat("text_image_ids")[keep]
+        images = images.reshape(image_ids.numel(), -1)
         if self.normalize:
             images = torch.nn.functional.normalize(images, dim=-1)
             texts = torch.nn.functional.normalize(texts, dim=-1)
@@ -87,7 +92,3 @@ class ImageTextRetrieval(SampleMetric):
         if self.with_map:
             out.update(map_from_ranks(i2t, t2i, text_to_image, images.shape[0]))
         return out
-
-
-def _empty(state: list[Tensor] | Tensor) -> bool:
-    return isinstance(state, list) and len(state) == 0

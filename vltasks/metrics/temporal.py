@@ -75,4 +75,6 @@ class MomentRetrievalMetrics(SampleMetric):
     def compute(self) -> dict[str, Tensor]:
         ap, r1 = self._gathered("ap", "r1")
         n = len(BUCKETS)
-        return moment_metrics_from_scores(ap.reshape(-1, n, len(MR_THRESHOLDS)).double(), r1.reshape(-1, n).double())
+        return moment_metrics_from_scores(
+            ap.reshape(-1, n, len(MR_THRESHOLDS)).double(), r1.reshape(-1, n).double()
+        )

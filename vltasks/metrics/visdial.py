@@ -8,7 +8,12 @@ import torch
 from torch import Tensor
 
 from vltasks.metrics.base import SampleMetric
-from vltasks.metrics.functional.visdial import gt_ranks, ndcg_from_values, ndcg_per_question, sparse_from_ranks
+from vltasks.metrics.functional.visdial import (
+    gt_ranks,
+    ndcg_from_values,
+    ndcg_per_question,
+    sparse_from_ranks,
+)
 
 
 class VisDialMetrics(SampleMetric):
@@ -24,7 +29,7 @@ class VisDialMetrics(SampleMetric):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._add_sample_state("ranks")
+        self._add_sample_state("ranks", torch.long)
         self._add_sample_state("ndcg")
 
     def update(

@@ -35,7 +35,7 @@ class VQAAccuracy(SampleMetric):
         self.protocol = protocol
         self.by_answer_type = by_answer_type
         self._add_sample_state("scores")
-        self._add_sample_state("types")
+        self._add_sample_state("types", torch.long)
 
     def update(
         self,

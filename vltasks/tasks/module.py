@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 
 from vltasks.backbones import Backbone, backbone_from_files
 from vltasks.backbones.base import freeze_
@@ -47,6 +48,19 @@ class VLTaskModule(L.LightningModule):
         self.metrics = nn.ModuleDict(
             {stage: nn.ModuleDict({n: self.heads[n].metrics() for n in self.task_names}) for stage in STAGES}
         )
+        # eval losses as sample-weighted means over all processes (a mean of per-rank means is not)
+        self.eval_losses = nn.ModuleDict(
+            {stage: nn.ModuleDict({n: MeanMetric() for n in self.task_names}) for stage in STAGES}
+        )
+
+    def setup(self, stage: str) -> None:
+        """Log the flat config and the data counts once per run (rank zero; the logger decides)."""
+        info = getattr(self, "run_info", None)
+        if info and self.logger is not None:
+            self.logger.log_hyperparams(info["hparams"])
+            if info["metrics"]:
+                self.logger.log_metrics(info["metrics"], step=0)
+            self.run_info = None
 
     # -- steps -----------------------------------------------------------------------------------
     def forward(self, task: str, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -72,7 +86,7 @@ class VLTaskModule(L.LightningModule):
         out = self(name, batch)
         n = len(batch["sample_id"])
         if "targets" in batch:
-            self.log(f"{stage}/{name}/loss", head.loss(out, batch), batch_size=n, add_dataloader_idx=False, sync_dist=True)
+            self.eval_losses[stage][name].update(head.loss(out, batch).detach(), weight=n)
         head.update_metrics(self.metrics[stage][name], out, batch)
         if stage == "val" and batch_idx == 0:
             self._log_examples(name, out, batch)
@@ -95,9 +109,14 @@ class VLTaskModule(L.LightningModule):
             updated = any(m.update_called for m in collection.values())
             if not self.trainer.strategy.reduce_boolean_decision(updated, all=False):
                 continue  # e.g. a test split without answers
-            for key, value in collection.compute().items():
-                self.log(f"{stage}/{name}/{key}", value.float(), add_dataloader_idx=False)
+            values = dict(collection.compute())
+            if self.eval_losses[stage][name].update_called:
+                values["loss"] = self.eval_losses[stage][name].compute()
+            for key, value in values.items():
+                # already synced by torchmetrics; sync_dist averages identical values (and says so)
+                self.log(f"{stage}/{name}/{key}", value.float(), add_dataloader_idx=False, sync_dist=True)
             collection.reset()
+            self.eval_losses[stage][name].reset()
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val")

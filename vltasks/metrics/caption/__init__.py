@@ -1,3 +1,6 @@
-"""Captioning metrics (COCO caption evaluation protocol)."""
+"""Captioning metrics (COCO caption evaluation protocol): torchmetrics classes, exact under DDP."""
 
-__all__: list[str] = []
+from vltasks.metrics.caption.base import CaptionMetricBase
+from vltasks.metrics.caption.metrics import BLEU, METEOR, ROUGEL, SPICE, CaptionMetrics, CIDEr
+
+__all__ = ["BLEU", "CIDEr", "CaptionMetricBase", "CaptionMetrics", "METEOR", "ROUGEL", "SPICE"]

@@ -25,11 +25,13 @@ def vcr_hits(
     answer_logits: Tensor, answer_labels: Tensor, rationale_logits: Tensor, rationale_labels: Tensor
 ) -> Tensor:
     """Per question [N, 2] bools: answer right (Q->A), rationale right given the GT answer (QA->R)."""
-    a = _choice(answer_logits) == torch.as_tensor(answer_labels).long().reshape(-1).to(_choice(answer_logits).device)
-    r_pred = _choice(rationale_logits)
+    a_pred, r_pred = _choice(answer_logits), _choice(rationale_logits)
+    a = a_pred == torch.as_tensor(answer_labels).long().reshape(-1).to(a_pred.device)
     r = r_pred == torch.as_tensor(rationale_labels).long().reshape(-1).to(r_pred.device)
     if a.shape != r.shape:
-        raise ValueError(f"answers and rationales disagree on the number of questions: {a.numel()} vs {r.numel()}")
+        raise ValueError(
+            f"answers and rationales disagree on the number of questions: {a.numel()} vs {r.numel()}"
+        )
     return torch.stack([a, r], dim=1)
 
 
@@ -54,7 +56,9 @@ def multiple_choice_hits(preds: Tensor | Sequence[str], targets: Tensor | Sequen
         return pred == target
     if isinstance(preds, str) or len(preds) != len(targets):
         raise ValueError(f"need one predicted text per target: {len(preds)} vs {len(targets)}")
-    return torch.tensor([p.strip().lower() == t.strip().lower() for p, t in zip(preds, targets)], dtype=torch.bool)
+    return torch.tensor(
+        [p.strip().lower() == t.strip().lower() for p, t in zip(preds, targets)], dtype=torch.bool
+    )
 
 
 def multiple_choice_accuracy(preds: Tensor | Sequence[str], targets: Tensor | Sequence[str]) -> Tensor:
@@ -69,7 +73,9 @@ def entailment_from_labels(
     out = {"accuracy": _mean(pred == target)}
     for c, name in enumerate(class_names):
         sel = target == c
-        out[name] = _mean(pred[sel] == c) if bool(sel.any()) else torch.tensor(float("nan"), dtype=torch.float64)
+        out[name] = (
+            _mean(pred[sel] == c) if bool(sel.any()) else torch.tensor(float("nan"), dtype=torch.float64)
+        )
     return out
 
 

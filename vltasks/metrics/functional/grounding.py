@@ -41,7 +41,9 @@ def paired_box_iou(boxes1: Tensor, boxes2: Tensor, generalized: bool = False) ->
     iou = torch.where(union > 0, inter / union.clamp(min=1e-300), torch.zeros_like(union))
     if not generalized:
         return iou
-    hull = (torch.maximum(boxes1[:, 2:], boxes2[:, 2:]) - torch.minimum(boxes1[:, :2], boxes2[:, :2])).prod(-1)
+    hull = (torch.maximum(boxes1[:, 2:], boxes2[:, 2:]) - torch.minimum(boxes1[:, :2], boxes2[:, :2])).prod(
+        -1
+    )
     return iou - torch.where(hull > 0, (hull - union) / hull.clamp(min=1e-300), torch.zeros_like(hull))
 
 

@@ -17,7 +17,9 @@ Answers = Sequence[str] | Sequence[Sequence[str]]
 
 def _answer_lists(preds: Sequence[str], answers: Answers) -> list[list[str]]:
     if isinstance(preds, str) or len(preds) != len(answers):
-        raise ValueError(f"need one prediction per question: {len(preds)} predictions, {len(answers)} answers")
+        raise ValueError(
+            f"need one prediction per question: {len(preds)} predictions, {len(answers)} answers"
+        )
     lists = [[a] if isinstance(a, str) else list(a) for a in answers]
     for i, a in enumerate(lists):
         if not a:

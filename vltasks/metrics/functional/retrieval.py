@@ -19,9 +19,13 @@ BlockFn = Callable[[Tensor], Tensor]  # row indices -> scores of those rows agai
 def _rank_in_rows(rows: Tensor, cols: Tensor) -> Tensor:
     """0-based position of column cols[r] in the descending stable sort of rows[r]."""
     target = rows.gather(1, cols[:, None])
-    index = torch.arange(rows.shape[1], device=rows.device)
-    ahead = (rows > target) | ((rows == target) & (index[None, :] < cols[:, None]))
-    return ahead.sum(1)
+    rank = (rows > target).sum(1)
+    tied = (rows == target).sum(1) > 1  # rare: only then is the index order needed
+    if bool(tied.any()):
+        index = torch.arange(rows.shape[1], device=rows.device)
+        before = (rows[tied] == target[tied]) & (index[None, :] < cols[tied, None])
+        rank[tied] += before.sum(1)
+    return rank
 
 
 def gt_ranks(
@@ -40,7 +44,8 @@ def gt_ranks(
         texts = order[bounds[c] : bounds[c + 1]]
         if texts.numel():
             rows = image_block(torch.arange(start, min(start + chunk, n_images), device=device))
-            i2t[texts] = _rank_in_rows(rows[text_to_image[texts] - start], texts)
+            for sub in texts.split(chunk):  # one row per caption: bounded by chunk x n_texts
+                i2t[sub] = _rank_in_rows(rows[text_to_image[sub] - start], sub)
     t2i = torch.zeros(n_texts, dtype=torch.long, device=device)
     for start in range(0, n_texts, chunk):
         idx = torch.arange(start, min(start + chunk, n_texts), device=device)
@@ -79,7 +84,9 @@ def map_from_ranks(i2t: Tensor, t2i: Tensor, text_to_image: Tensor, n_images: in
     starts = torch.cumsum(counts, 0) - counts
     found = torch.arange(img.numel(), device=img.device) - starts[img_sorted] + 1
     precision = found.double() / (rank_sorted + 1).double()
-    ap_sum = torch.zeros(n_images, dtype=torch.float64, device=img.device).index_add_(0, img_sorted, precision)
+    ap_sum = torch.zeros(n_images, dtype=torch.float64, device=img.device).index_add_(
+        0, img_sorted, precision
+    )
     image_ap = torch.where(counts > 0, ap_sum / counts.clamp(min=1), torch.zeros_like(ap_sum))
     txt_map, img_map = image_ap.mean(), (1.0 / (t2i + 1).double()).mean()
     return {"txt_map": txt_map, "img_map": img_map, "map": (txt_map + img_map) / 2}
@@ -93,7 +100,9 @@ def _dense(scores: Tensor, text_to_image: Tensor) -> tuple[BlockFn, BlockFn, Ten
     return (lambda rows: scores[rows]), (lambda cols: scores[:, cols].T), t2i_img
 
 
-def retrieval_recall(scores: Tensor, text_to_image: Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[str, Tensor]:
+def retrieval_recall(
+    scores: Tensor, text_to_image: Tensor, ks: Sequence[int] = (1, 5, 10)
+) -> dict[str, Tensor]:
     """Hit-rate recall both ways from scores[n_images, n_texts]; keys txt_r{k}, img_r{k}, means, r_mean."""
     image_block, text_block, t2img = _dense(scores, torch.as_tensor(text_to_image))
     i2t, t2i = gt_ranks(image_block, text_block, scores.shape[0], t2img)

@@ -34,7 +34,9 @@ def top_n_best_iou(pred_spans: Tensor, gt_spans: Tensor, ns: Sequence[int] = (1,
     if pred.ndim == 2:
         pred = pred[:, None]
     if pred.ndim != 3 or pred.shape[-1] != 2 or gt.shape != (pred.shape[0], 2):
-        raise ValueError(f"need pred_spans [N, K, 2] and gt_spans [N, 2]: {tuple(pred.shape)}, {tuple(gt.shape)}")
+        raise ValueError(
+            f"need pred_spans [N, K, 2] and gt_spans [N, 2]: {tuple(pred.shape)}, {tuple(gt.shape)}"
+        )
     iou = paired_temporal_iou(pred, gt[:, None, :])
     return torch.stack([iou[:, :n].max(1).values for n in ns], 1)
 
@@ -99,7 +101,9 @@ def _voc_ap(tp: list[bool], n_gt: int) -> float:
     return sum((rec[i] - rec[i - 1]) * prec[i] for i in range(1, len(rec)) if rec[i] != rec[i - 1])
 
 
-def query_moment_scores(pred: Tensor, scores: Tensor, gt: Tensor, max_pred: int = 10) -> tuple[Tensor, Tensor]:
+def query_moment_scores(
+    pred: Tensor, scores: Tensor, gt: Tensor, max_pred: int = 10
+) -> tuple[Tensor, Tensor]:
     """Per query: AP [len(BUCKETS), 10] and the R1 IoU [len(BUCKETS)], NaN where the query has no GT
     window in that length bucket."""
     pred_l, score_l = pred.double().tolist(), scores.double().reshape(-1).tolist()
@@ -134,7 +138,9 @@ def moment_metrics_from_scores(ap: Tensor, r1: Tensor) -> dict[str, Tensor]:
 
 
 def moment_retrieval_metrics(
-    pred_spans: Sequence[Tensor] | Tensor, pred_scores: Sequence[Tensor] | Tensor, gt_windows: Sequence[Tensor]
+    pred_spans: Sequence[Tensor] | Tensor,
+    pred_scores: Sequence[Tensor] | Tensor,
+    gt_windows: Sequence[Tensor],
 ) -> dict[str, Tensor]:
     """QVHighlights moment retrieval: per query predicted windows [K, 2] (in the order written to the
     submission), their scores [K] and GT windows [G, 2] (seconds)."""

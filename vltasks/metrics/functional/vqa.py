@@ -120,19 +120,23 @@ def _intern(strings: list[str]) -> tuple[Tensor, list[str]]:
     return torch.frombuffer(array("q", map(table.__getitem__, strings)), dtype=torch.long), list(table)
 
 
-def _forms(distinct: list[str], protocol: str) -> list[list[str]]:
-    """Per distinct string: [decides "identical", GT if identical, GT if not, pred if ..., pred if not]."""
+@lru_cache(maxsize=1 << 20)
+def _forms(s: str, protocol: str) -> tuple[str, str, str, str, str]:
+    """(decides "identical", GT if identical, GT if not, pred if identical, pred if not) for one string."""
     if protocol == "evalai":
-        return [[s] + [normalize_vqa_answer(s, "evalai")] * 4 for s in distinct]
-    out = []
-    for s in distinct:
-        full = normalize_vqa_answer(s)
-        if protocol == "vqav2":
-            clean = _clean(s)
-            out.append([clean, clean, full, clean, full])
-        else:  # lavis: raw GT, GT punctuation only when answers differ, prediction always normalized
-            out.append([s, s, _punctuation(s), full, full])
-    return out
+        norm = normalize_vqa_answer(s, "evalai")
+        return s, norm, norm, norm, norm
+    full = normalize_vqa_answer(s)
+    if protocol == "vqav2":
+        clean = _clean(s)
+        return clean, clean, full, clean, full
+    return s, s, _punctuation(s), full, full  # lavis: raw GT; GT punctuation only; pred always normalized
+
+
+def clear_caches() -> None:
+    """Forget normalized strings (the caches make repeated evaluations fast; benchmarks clear them)."""
+    normalize_vqa_answer.cache_clear()
+    _forms.cache_clear()
 
 
 def vqa_scores(preds: Sequence[str], answers: Sequence[Sequence[str]], protocol: str = "vqav2") -> Tensor:
@@ -143,8 +147,8 @@ def vqa_scores(preds: Sequence[str], answers: Sequence[Sequence[str]], protocol:
         return torch.zeros(0, dtype=torch.float64)
     flat_gt = list(chain.from_iterable(answers))
     ids, distinct = _intern(flat_gt + list(preds))
-    forms = _forms(distinct, protocol)
-    lookup, _ = _intern([f for row in forms for f in row])  # one id space: equal ids <=> equal strings
+    flat_forms = list(chain.from_iterable(_forms(s, protocol) for s in distinct))
+    lookup, _ = _intern(flat_forms)  # one id space: equal ids <=> equal strings
     lookup = torch.cat([lookup.view(-1, 5), torch.full((1, 5), -1)])  # row -1: padding
     width = int(lengths.max())
     if bool((lengths == width).all()):

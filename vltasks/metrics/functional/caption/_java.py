@@ -26,7 +26,8 @@ def pycocoevalcap_dir() -> Path:
     spec = importlib.util.find_spec("pycocoevalcap")
     if spec is None or not spec.submodule_search_locations:
         raise JavaUnavailableError(
-            f"the Python package 'pycocoevalcap' is not installed; it ships the jars used here ({PYCOCOEVALCAP_HINT})"
+            "the Python package 'pycocoevalcap' is not installed; it ships the jars used here "
+            f"({PYCOCOEVALCAP_HINT})"
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -35,7 +36,9 @@ def pycocoevalcap_file(*parts: str) -> Path:
     """A file inside pycocoevalcap, e.g. ("meteor", "meteor-1.5.jar"); error if absent."""
     path = pycocoevalcap_dir().joinpath(*parts)
     if not path.exists():
-        raise JavaUnavailableError(f"{path} is missing from the pycocoevalcap installation ({PYCOCOEVALCAP_HINT})")
+        raise JavaUnavailableError(
+            f"{path} is missing from the pycocoevalcap installation ({PYCOCOEVALCAP_HINT})"
+        )
     return path
 
 

@@ -106,9 +106,11 @@ def ngram_stats(enc: Encoded, n: int = 4) -> NGramStats:
         if k > 1:  # n-gram = ((k-1)-gram id, next token id), made dense again
             code = code[:-1] * vocab_size + ids[k - 1 :]
         valid = remaining[: code.size] >= k
-        uniq, gram = np.unique(code[valid], return_inverse=True)
-        gram = gram.reshape(-1)
-        g = max(int(uniq.size), 1)
+        if k == 1:  # token ids are already dense
+            gram, g = code, vocab_size
+        else:
+            uniq, gram = np.unique(code[valid], return_inverse=True)
+            gram, g = gram.reshape(-1), max(int(uniq.size), 1)
         if float(n_images) * g * width >= 2**62:
             raise OverflowError("caption set too large for 64-bit n-gram keys")
         s = sent[: code.size][valid]

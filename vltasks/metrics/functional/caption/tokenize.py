@@ -17,10 +17,13 @@ from pathlib import Path
 from vltasks.metrics.functional.caption._java import find_java, pycocoevalcap_file, run_java
 from vltasks.metrics.functional.caption._ptb_rules import COMPILED
 
-PUNCTUATIONS = frozenset(["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"])  # fmt: skip
+PUNCTUATIONS = frozenset(
+    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"]
+)
 # characters the Java lexer treats as line ends: replaced by spaces so captions stay one per line
 _LINE_BREAKS = re.compile("\r\n|[\r\n\u2028\u2029\u000b\u000c\u0085]")
-_FAST = re.compile(r"[A-Za-z]+(?=[ \t\n]|[,;:!?][ \t\n])")
+# a plain word before a space or , ; : ! ? (nothing can match longer), or lone punctuation before a space
+_FAST = re.compile(r"[A-Za-z]+(?=[ \t\n]|[,;:!?][ \t\n])|[,;:!?](?=[ \t\n])|\.(?=[ \t\n])(?![ \u00A0]\.)")
 _ASSIMILATIONS = frozenset(["cannot", "gimme", "gonna", "gotta", "lemme", "wanna"])
 _SPACES = re.compile(r"[ \t]+")
 
@@ -40,7 +43,7 @@ def _scan(buf: str, end: int) -> list[str]:
         if space is not None:
             pos = space.end()
             continue
-        fast = _FAST.match(buf, pos)  # a plain word before a space or , ; : ! ?: nothing matches longer
+        fast = _FAST.match(buf, pos)
         if fast is not None and fast.group().lower() not in _ASSIMILATIONS:
             out.append(fast.group())
             pos = fast.end()
@@ -104,7 +107,9 @@ def ptb_tokenize_java(texts: Sequence[str], java: str = "java") -> list[str]:
         stdout = run_java([*cmd, str(path)], exe).decode("utf-8")
     out_lines = stdout.split("\n")
     out_lines += [""] * (len(lines) - len(out_lines))
-    return [" ".join(w for w in ln.rstrip().split(" ") if w not in PUNCTUATIONS) for ln in out_lines[: len(lines)]]
+    return [
+        " ".join(w for w in ln.rstrip().split(" ") if w not in PUNCTUATIONS) for ln in out_lines[: len(lines)]
+    ]
 
 
 def whitespace_tokenize(texts: Sequence[str]) -> list[str]:
@@ -115,7 +120,9 @@ def whitespace_tokenize(texts: Sequence[str]) -> list[str]:
 TOKENIZERS = {"ptb": ptb_tokenize, "ptb-java": ptb_tokenize_java, "none": whitespace_tokenize}
 
 
-def tokenize_captions(preds: Sequence[str], refs: Sequence[Sequence[str]], tokenizer: str = "ptb") -> tuple[list[str], list[list[str]]]:  # fmt: skip
+def tokenize_captions(
+    preds: Sequence[str], refs: Sequence[Sequence[str]], tokenizer: str = "ptb"
+) -> tuple[list[str], list[list[str]]]:
     """Tokenize predictions and references as COCOEvalCap does: two streams, references image by image."""
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"tokenizer must be one of {sorted(TOKENIZERS)}, got {tokenizer!r}")

@@ -1,0 +1,239 @@
+"""One small deterministic data set per metric class, shared by the batch and DDP harnesses.
+
+A case is `(factory, samples, update)`: `samples` is a list of per-sample items, `update(metric,
+items, ids)` feeds a batch of them. Everything is built from fixed seeds so every process sees the
+same data.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import torch
+
+import vltasks.metrics as M
+
+
+def fake_meteor(preds: list[str], refs: list[list[str]]) -> list[float]:
+    """A deterministic stand-in for per-sentence METEOR: token overlap with the references."""
+    out = []
+    for p, rs in zip(preds, refs):
+        words, ref_words = set(p.split()), {w for r in rs for w in r.split()}
+        out.append(len(words & ref_words) / max(len(words), 1) * 0.4)
+    return out
+
+
+def _vqa():
+    rng = random.Random(0)
+    pool = ["yes", "no", "2", "two", "red car", "the red car", "blue"]
+    items = []
+    for i in range(23):
+        main = rng.choice(pool)
+        answers = [main if rng.random() < 0.6 else rng.choice(pool) for _ in range(10)]
+        items.append((rng.choice(pool), answers, ["yes/no", "number", "other"][i % 3]))
+
+    def update(m, items, ids):
+        m.update(
+            [p for p, _, _ in items], [a for _, a, _ in items], ids=ids, answer_types=[t for *_, t in items]
+        )
+
+    return lambda: M.VQAAccuracy(by_answer_type=True), items, update
+
+
+def _retrieval():
+    g = torch.Generator().manual_seed(1)
+    items = []
+    for _ in range(13):
+        img = torch.randn(8, generator=g)
+        items.append((img, img + 1.2 * torch.randn(3, 8, generator=g)))
+
+    def update(m, items, ids):
+        text_ids = [i * 10 + k for i in ids for k in range(3)]
+        m.update(
+            image_embeds=torch.stack([i for i, _ in items]),
+            image_ids=ids,
+            text_embeds=torch.cat([t for _, t in items]),
+            text_image_ids=[i for i in ids for _ in range(3)],
+            text_ids=text_ids,
+        )
+
+    return lambda: M.ImageTextRetrieval(with_map=True, chunk=4), items, update
+
+
+def _boxes():
+    g = torch.Generator().manual_seed(2)
+    gt = torch.rand(17, 2, generator=g) * 50
+    gt = torch.cat([gt, gt + 10 + torch.rand(17, 2, generator=g) * 20], 1)
+    pred = gt + torch.randn(17, 4, generator=g) * 6
+    items = list(zip(pred, gt))
+    return (
+        lambda: M.GroundingAccuracy(),
+        items,
+        lambda m, it, ids: m.update(
+            torch.stack([p for p, _ in it]), torch.stack([t for _, t in it]), ids=ids
+        ),
+    )
+
+
+def _masks():
+    g = torch.Generator().manual_seed(3)
+    items = [(torch.rand(6, 7, generator=g) > 0.5, torch.rand(6, 7, generator=g) > 0.4) for _ in range(11)]
+    items.append((torch.zeros(6, 7, dtype=torch.bool), torch.zeros(6, 7, dtype=torch.bool)))
+    return (
+        lambda: M.MaskIoU(),
+        items,
+        lambda m, it, ids: m.update([p for p, _ in it], [t for _, t in it], ids=ids),
+    )
+
+
+def _densecap():
+    g = torch.Generator().manual_seed(4)
+    words = "man dog red shirt tree sky white car".split()
+    rng = random.Random(4)
+    items = []
+    for _ in range(9):
+        n_gt = rng.randint(1, 5)
+        xy = torch.rand(n_gt, 2, generator=g) * 80
+        gt_boxes = torch.cat([xy, xy + 10 + torch.rand(n_gt, 2, generator=g) * 30], 1).round()
+        gt_caps = [" ".join(rng.sample(words, 3)) for _ in range(n_gt)]
+        n_det = rng.randint(0, 6)
+        idx = torch.randint(0, n_gt, (n_det,), generator=g)
+        boxes = gt_boxes[idx] + torch.randn(n_det, 4, generator=g) * 5
+        caps = [" ".join(rng.sample(words, 3)) for _ in range(n_det)]
+        pred = {"boxes": boxes, "scores": torch.rand(n_det, generator=g), "captions": caps}
+        items.append((pred, {"boxes": gt_boxes, "captions": gt_caps}))
+    return (
+        lambda: M.DenseCapMAP(meteor=fake_meteor),
+        items,
+        lambda m, it, ids: m.update([p for p, _ in it], [t for _, t in it], ids=ids),
+    )
+
+
+def _vcr():
+    g = torch.Generator().manual_seed(5)
+    items = [
+        (torch.randn(4, generator=g), i % 4, torch.randn(4, generator=g), (i * 3) % 4) for i in range(15)
+    ]
+
+    def update(m, it, ids):
+        m.update(
+            torch.stack([a for a, *_ in it]),
+            torch.tensor([b for _, b, _, _ in it]),
+            torch.stack([c for *_, c, _ in it]),
+            torch.tensor([d for *_, d in it]),
+            ids=ids,
+        )
+
+    return lambda: M.VCRAccuracy(), items, update
+
+
+def _multiple_choice():
+    items = [("A cat", "a cat"), ("dog", "a dog"), ("two", "Two "), ("red", "blue")] * 3
+    return (
+        lambda: M.MultipleChoiceAccuracy(),
+        items,
+        lambda m, it, ids: m.update([p for p, _ in it], [t for _, t in it], ids=ids),
+    )
+
+
+def _entailment():
+    g = torch.Generator().manual_seed(6)
+    items = [(torch.randn(3, generator=g), i % 3) for i in range(14)]
+    return (
+        lambda: M.EntailmentAccuracy(),
+        items,
+        lambda m, it, ids: m.update(
+            torch.stack([p for p, _ in it]), torch.tensor([t for _, t in it]), ids=ids
+        ),
+    )
+
+
+def _visdial():
+    g = torch.Generator().manual_seed(7)
+    items = []
+    for i in range(12):
+        rel = torch.zeros(100)
+        if i % 2 == 0:
+            rel[torch.randint(0, 100, (6,), generator=g)] = torch.tensor([1.0, 0.5, 0.5, 1.0, 0.25, 0.75])
+        items.append((torch.randn(100, generator=g), i * 7 % 100, rel))
+
+    def update(m, it, ids):
+        m.update(torch.stack([s for s, _, _ in it]), torch.tensor([t for _, t, _ in it]),
+                 torch.stack([r for *_, r in it]), ids=ids)  # fmt: skip
+
+    return lambda: M.VisDialMetrics(), items, update
+
+
+def _strings(factory: Callable):
+    items = [("Coca Cola", ["CocaCola", "coke"]), ("3.5%", ["0.035"]), ("the Cat", ["cat"]),
+             ("10", ["10.4"]), ("blue sky", ["the blue sky", "sky"]), ("x", ["y"])] * 2  # fmt: skip
+    return factory, items, lambda m, it, ids: m.update([p for p, _ in it], [a for _, a in it], ids=ids)
+
+
+def _temporal():
+    g = torch.Generator().manual_seed(8)
+    gt = torch.rand(13, 1, generator=g) * 20
+    gt = torch.cat([gt, gt + 2 + torch.rand(13, 1, generator=g) * 10], 1)
+    pred = gt[:, None, :] + torch.randn(13, 5, 2, generator=g) * 2
+    items = list(zip(pred, gt))
+    return (
+        lambda: M.TemporalGroundingRecall(),
+        items,
+        lambda m, it, ids: m.update(
+            torch.stack([p for p, _ in it]), torch.stack([t for _, t in it]), ids=ids
+        ),
+    )
+
+
+def _moments():
+    g = torch.Generator().manual_seed(9)
+    items = []
+    for i in range(11):
+        n_gt = 1 + i % 3
+        start = torch.rand(n_gt, 1, generator=g) * 100
+        gt = torch.cat([start, start + torch.tensor([4.0, 20.0, 60.0])[i % 3]], 1).double()
+        pred = gt[torch.randint(0, n_gt, (7,), generator=g)] + torch.randn(7, 2, generator=g).double() * 3
+        items.append((pred, torch.rand(7, generator=g).double(), gt))
+    return (
+        lambda: M.MomentRetrievalMetrics(),
+        items,
+        lambda m, it, ids: m.update(
+            [p for p, _, _ in it], [s for _, s, _ in it], [t for *_, t in it], ids=ids
+        ),
+    )
+
+
+CASES: dict[str, Callable] = {
+    "VQAAccuracy": _vqa,
+    "ImageTextRetrieval": _retrieval,
+    "GroundingAccuracy": _boxes,
+    "MaskIoU": _masks,
+    "DenseCapMAP": _densecap,
+    "VCRAccuracy": _vcr,
+    "MultipleChoiceAccuracy": _multiple_choice,
+    "EntailmentAccuracy": _entailment,
+    "VisDialMetrics": _visdial,
+    "ANLS": lambda: _strings(lambda: M.ANLS()),
+    "ExactMatch": lambda: _strings(lambda: M.ExactMatch()),
+    "TokenF1": lambda: _strings(lambda: M.TokenF1()),
+    "RelaxedAccuracy": lambda: _strings(lambda: M.RelaxedAccuracy()),
+    "TemporalGroundingRecall": _temporal,
+    "MomentRetrievalMetrics": _moments,
+}
+
+
+def as_floats(value) -> dict[str, float]:
+    if isinstance(value, dict):
+        return {k: float(v) for k, v in value.items()}
+    return {"value": float(value)}
+
+
+def run_case(name: str, indices: list[int], batch: int = 4) -> dict[str, float]:
+    """compute() after updating with the samples at `indices` (ids = sample index) in batches."""
+    factory, items, update = CASES[name]()
+    metric = factory()
+    for start in range(0, len(indices), batch):
+        chunk = indices[start : start + batch]
+        update(metric, [items[i] for i in chunk], chunk)
+    return as_floats(metric.compute())

@@ -69,7 +69,9 @@ def open_image(path: str, record: str) -> Image.Image:
 class SampleDataset(Dataset):
     """A list of sample dicts; `load` turns one record into what the collate needs."""
 
-    def __init__(self, samples: list[dict[str, Any]], load: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(
+        self, samples: list[dict[str, Any]], load: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
         self.samples = samples
         self.load = load
 
@@ -86,7 +88,9 @@ class TaskData:
     format: ClassVar[str] = ""
     options: ClassVar[dict[str, Any]] = {}  # format-specific options and their defaults
 
-    def __init__(self, root: str, splits: dict[str, str | None], on_bad_sample: str = "error", **options: Any) -> None:
+    def __init__(
+        self, root: str, splits: dict[str, str | None], on_bad_sample: str = "error", **options: Any
+    ) -> None:
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             raise KeyError(
@@ -114,7 +118,10 @@ class TaskData:
             if problems.count:
                 log.warning(
                     "%s split %r: skipped %d bad records, e.g.\n  %s",
-                    self.format, split, problems.count, "\n  ".join(problems.examples),
+                    self.format,
+                    split,
+                    problems.count,
+                    "\n  ".join(problems.examples),
                 )
         return self._cache[split]
 
@@ -130,10 +137,14 @@ class TaskData:
         """Training text, for tiny backbones that train their tokenizer on it."""
         raise NotImplementedError
 
-    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> Dataset:  # pragma: no cover
+    def dataset(
+        self, samples: list[dict[str, Any]], head_args: dict[str, Any]
+    ) -> Dataset:  # pragma: no cover
         raise NotImplementedError
 
-    def collate(self, processor: Any, head_args: dict[str, Any]) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    def collate(
+        self, processor: Any, head_args: dict[str, Any]
+    ) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
         raise NotImplementedError  # pragma: no cover
 
 

@@ -11,7 +11,6 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
-
 from vltasks.datamodules.base import TaskData
 
 
@@ -70,7 +69,9 @@ class VLDataModule(L.LightningDataModule):
             else:
                 sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(self.seed))
         else:
-            sampler = UnrepeatedDistributedSampler(len(ds), world, rank) if world > 1 else SequentialSampler(ds)
+            sampler = (
+                UnrepeatedDistributedSampler(len(ds), world, rank) if world > 1 else SequentialSampler(ds)
+            )
         opts = self.loader[name]
         workers = int(opts["num_workers"])
         return DataLoader(

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, load_json, open_image
+
 from vltasks.metrics.functional.vqa import normalize_vqa_answer
 
 ANSWER_TYPES = ("yes/no", "number", "other")
@@ -173,7 +173,9 @@ class VQACollator:
         return {self.index[a]: vqa_score(m, len(answers)) for a, m in counts.items() if a in self.index}
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor([s["image"] for s in samples], [s["question"] for s in samples])
+        batch: dict[str, Any] = self.processor(
+            [s["image"] for s in samples], [s["question"] for s in samples]
+        )
         batch["sample_id"] = [s["sample_id"] for s in samples]
         batch["question_id"] = torch.tensor([s["question_id"] for s in samples], dtype=torch.long)
         batch["question"] = [s["question"] for s in samples]

@@ -1,12 +1,14 @@
-"""Task heads, found by name (a new task is a head, a reader, a YAML and a registry line)."""
+"""Task heads, found by name: a new task is a head file here (registered with @HEADS.register),
+a reader, a YAML and nothing else; every module of this package is imported on first use."""
 
 from __future__ import annotations
 
-from vltasks.heads.base import Head
-from vltasks.heads.vqa import VQAHead
-from vltasks.registry import Registry
+from vltasks.heads.base import HEADS, Head
 
-HEADS: Registry[type[Head]] = Registry("head")
-HEADS.register("vqa")(VQAHead)
+from vltasks.registry import import_submodules
+
+import_submodules(__name__)
+
+from vltasks.heads.vqa import VQAHead  # noqa: E402
 
 __all__ = ["HEADS", "Head", "VQAHead"]

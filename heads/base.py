@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from vltasks.backbones.base import Features
+from vltasks.registry import Registry
 
 
 class Head(nn.Module):
@@ -18,17 +19,33 @@ class Head(nn.Module):
     monitor: ClassVar[str] = ""  # metric name for checkpoint selection
     monitor_mode: ClassVar[str] = "max"
 
+    def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Backbone + head for one batch. Override when a task calls the backbone differently
+        (several candidates per sample, unimodal encoders only, a decoder)."""
+        return self(backbone(batch), batch)
+
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:  # pragma: no cover
         raise NotImplementedError
+
+    def on_eval_epoch_end(self, backbone: Any, metrics: MetricCollection, stage: str) -> None:
+        """Called on every process before the metrics are computed (e.g. ITM re-ranking of the
+        ITC top-k needs the backbone once all embeddings are in)."""
 
     def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def predict(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> list[dict[str, Any]]:  # pragma: no cover
+    def predict(
+        self, outputs: dict[str, Tensor], batch: dict[str, Any]
+    ) -> list[dict[str, Any]]:  # pragma: no cover
         raise NotImplementedError
 
     def metrics(self) -> MetricCollection:  # pragma: no cover
         raise NotImplementedError
 
-    def update_metrics(self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]) -> None:
+    def update_metrics(
+        self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
+    ) -> None:
         raise NotImplementedError  # pragma: no cover
+
+
+HEADS: Registry[type[Head]] = Registry("head")

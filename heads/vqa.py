@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
+from vltasks.heads.base import HEADS, Head
 
 from vltasks.backbones.base import Features
-from vltasks.heads.base import Head
 from vltasks.metrics import VQAAccuracy
 
 
+@HEADS.register("vqa")
 class VQAHead(Head):
     """Classifier on the fused pooled vector; BCE on the soft VQA scores of each answer.
 
@@ -23,7 +24,9 @@ class VQAHead(Head):
 
     monitor = "accuracy"
 
-    def __init__(self, hidden_size: int, answers: list[str], protocol: str = "vqav2", dropout: float = 0.0) -> None:
+    def __init__(
+        self, hidden_size: int, answers: list[str], protocol: str = "vqav2", dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if not answers:
             raise ValueError("VQA head: the answer vocabulary is empty (no training answers were read)")
@@ -54,7 +57,9 @@ class VQAHead(Head):
     def metrics(self) -> MetricCollection:
         return MetricCollection({"accuracy": VQAAccuracy(protocol=self.protocol)})
 
-    def update_metrics(self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]) -> None:
+    def update_metrics(
+        self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
+    ) -> None:
         if batch.get("answers") is None:
             return  # a split without annotations (test-dev): predict only
         metrics["accuracy"].update(self._answers(outputs), batch["answers"], ids=batch["question_id"])

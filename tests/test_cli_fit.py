@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from vltasks.datamodules.vqav2 import image_file, questions_file
 
 from vltasks.cli import main
-from vltasks.datamodules.vqav2 import image_file, questions_file
 
 TINY = [
     "synthetic.enabled=false",
@@ -34,8 +34,15 @@ def _run(capsys, *args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def fitted(vqa_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    args = ["fit", "--config", "vqa_demo", f"data.root={vqa_root}", f"trainer.default_root_dir={root}",
-            "trainer.max_epochs=2", *TINY]
+    args = [
+        "fit",
+        "--config",
+        "vqa_demo",
+        f"data.root={vqa_root}",
+        f"trainer.default_root_dir={root}",
+        "trainer.max_epochs=2",
+        *TINY,
+    ]
     assert main(args) == 0
     run_dir = root / "vqa_demo" / "version_0"
     return run_dir, root
@@ -43,7 +50,9 @@ def fitted(vqa_root, tmp_path_factory):
 
 def test_fit_leaves_checkpoints_metrics_config_and_tensorboard(fitted):
     run_dir, _ = fitted
-    assert (run_dir / "checkpoints" / "best.ckpt").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file() and (
+        run_dir / "checkpoints" / "last.ckpt"
+    ).is_file()
     metrics = json.loads((run_dir / "metrics.json").read_text())["fit"]
     assert 0.0 <= metrics["val/vqa/accuracy"] <= 1.0 and "val/vqa/loss" in metrics
     assert (run_dir / "config.yaml").read_text().count("vqa_demo") >= 1
@@ -64,8 +73,17 @@ def test_checkpoint_loads_under_weights_only_and_test_reproduces_validation(fitt
 
     model = VLTaskModule.load_from_checkpoint(best, map_location="cpu")
     assert model.heads["vqa"].answers == ckpt["hyper_parameters"]["head_args"]["vqa"]["answers"]
-    code, out, _ = _run(capsys, "test", "--config", "vqa_demo", "--ckpt", str(best), f"data.root={vqa_root}",
-                        f"trainer.default_root_dir={root}", *TINY)
+    code, out, _ = _run(
+        capsys,
+        "test",
+        "--config",
+        "vqa_demo",
+        "--ckpt",
+        str(best),
+        f"data.root={vqa_root}",
+        f"trainer.default_root_dir={root}",
+        *TINY,
+    )
     assert code == 0
     test_dir = Path(out.split("run directory: ")[1].split()[0])
     val = json.loads((run_dir / "metrics.json").read_text())["fit"]["val/vqa/accuracy"]
@@ -75,9 +93,18 @@ def test_checkpoint_loads_under_weights_only_and_test_reproduces_validation(fitt
 
 def test_predict_writes_official_results_json(fitted, vqa_root, capsys):
     run_dir, root = fitted
-    code, out, _ = _run(capsys, "predict", "--config", "vqa_demo", "--ckpt", str(run_dir / "checkpoints/best.ckpt"),
-                        f"data.root={vqa_root}", "data.predict_split=test-dev2015",
-                        f"trainer.default_root_dir={root}", *TINY)
+    code, out, _ = _run(
+        capsys,
+        "predict",
+        "--config",
+        "vqa_demo",
+        "--ckpt",
+        str(run_dir / "checkpoints/best.ckpt"),
+        f"data.root={vqa_root}",
+        "data.predict_split=test-dev2015",
+        f"trainer.default_root_dir={root}",
+        *TINY,
+    )
     assert code == 0
     path = Path(out.split("predictions for vqa: ")[1].split()[0])
     preds = json.loads(path.read_text())
@@ -89,8 +116,18 @@ def test_predict_writes_official_results_json(fitted, vqa_root, capsys):
 def test_fit_resumes_from_checkpoint(fitted, vqa_root, capsys):
     run_dir, root = fitted
     last = run_dir / "checkpoints" / "last.ckpt"
-    code, out, _ = _run(capsys, "fit", "--config", "vqa_demo", "--ckpt", str(last), f"data.root={vqa_root}",
-                        f"trainer.default_root_dir={root}", "trainer.max_epochs=3", *TINY)
+    code, out, _ = _run(
+        capsys,
+        "fit",
+        "--config",
+        "vqa_demo",
+        "--ckpt",
+        str(last),
+        f"data.root={vqa_root}",
+        f"trainer.default_root_dir={root}",
+        "trainer.max_epochs=3",
+        *TINY,
+    )
     assert code == 0
     new_dir = Path(out.split("run directory: ")[1].split()[0])
     resumed = torch.load(new_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
@@ -107,8 +144,15 @@ def test_deleted_image_fails_with_path_and_question_id(vqa_root, tmp_path, capsy
     q = json.loads(questions_file(root, "val2014").read_text())["questions"][0]
     img = image_file(root, "val2014", q["image_id"])
     img.unlink()
-    code, _, err = _run(capsys, "fit", "--config", "vqa_demo", f"data.root={root}",
-                        f"trainer.default_root_dir={tmp_path}", *TINY)
+    code, _, err = _run(
+        capsys,
+        "fit",
+        "--config",
+        "vqa_demo",
+        f"data.root={root}",
+        f"trainer.default_root_dir={tmp_path}",
+        *TINY,
+    )
     assert code != 0
     assert str(img) in err and f"question_id={q['question_id']}" in err
 

@@ -24,8 +24,15 @@ def test_two_process_validation_equals_one_process(vqa_root, tmp_path, capsys):
     ckpt = str(tmp_path / "vqa_demo" / "version_0" / "checkpoints" / "best.ckpt")
     # an eval batch size that leaves the two shards uneven and the last batches ragged
     one = _metrics(capsys, *common, "--ckpt", ckpt, "data.eval_batch_size=7")
-    two = _metrics(capsys, *common, "--ckpt", ckpt, "data.eval_batch_size=7",
-                   "trainer.devices=2", "trainer.strategy=ddp_fork")
+    two = _metrics(
+        capsys,
+        *common,
+        "--ckpt",
+        ckpt,
+        "data.eval_batch_size=7",
+        "trainer.devices=2",
+        "trainer.strategy=ddp_fork",
+    )
     assert set(one) == {"val/vqa/accuracy", "val/vqa/loss"}
     assert two["val/vqa/accuracy"] == one["val/vqa/accuracy"]
     assert two["val/vqa/loss"] == pytest.approx(one["val/vqa/loss"], rel=1e-6)  # float32 sums

@@ -19,7 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for stage in STAGES:
         s = sub.add_parser(stage, help=f"{stage} a task (or several) from a config")
-        s.add_argument("--config", "-c", required=True, help="built-in config name (see `vltasks configs`) or YAML path")
+        s.add_argument(
+            "--config", "-c", required=True, help="built-in config name (see `vltasks configs`) or YAML path"
+        )
         s.add_argument("--ckpt", help="checkpoint: resumes fit, or the weights to evaluate / predict with")
         s.add_argument("overrides", nargs="*", help="dotted.key=value overrides, e.g. data.root=/data/vqav2")
     sub.add_parser("configs", help="list the built-in configs")
@@ -51,7 +53,9 @@ def run(stage: str, config: str, overrides: list[str], ckpt: str | None) -> int:
         runtime.write_synthetic(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data = runtime.build_task_data(cfg)
-    needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}[stage]
+    needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}[
+        stage
+    ]
     for d in data.values():
         for s in needed:
             d.samples(s)  # read and validate now: bad input fails before any training
@@ -77,7 +81,9 @@ def run(stage: str, config: str, overrides: list[str], ckpt: str | None) -> int:
         best = callbacks[0].best_model_path or callbacks[0].last_model_path
         trainer.validate(model, dm, ckpt_path=best or None, verbose=False)
         result = {**runtime.stage_metrics(trainer, "val"), "best_checkpoint": best}
-        _print_table(f"validation metrics of the best checkpoint ({best})", runtime.stage_metrics(trainer, "val"))
+        _print_table(
+            f"validation metrics of the best checkpoint ({best})", runtime.stage_metrics(trainer, "val")
+        )
         if cfg.synthetic.enabled and trainer.global_rank == 0:
             from vltasks.demo import synthetic_report
 
@@ -94,7 +100,8 @@ def run(stage: str, config: str, overrides: list[str], ckpt: str | None) -> int:
             print(f"predictions for {t}: {p}")
     if trainer.global_rank == 0:
         path = runtime.write_metrics(run_dir, stage, result)
-        print(f"\nrun directory: {run_dir}\nmetrics: {path}\nTensorBoard: tensorboard --logdir {Path(run_dir).parent}")
+        print(f"\nrun directory: {run_dir}\nmetrics: {path}")
+        print(f"TensorBoard: tensorboard --logdir {Path(run_dir).parent}")
     return 0
 
 

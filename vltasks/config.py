@@ -131,7 +131,9 @@ CHOICES = {"optim.schedule": ("cosine", "linear", "constant")}
 
 
 def builtin_configs() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("vltasks.configs").iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name[:-5] for p in resources.files("vltasks.configs").iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def _find(name_or_path: str, here: Path | None = None) -> Path:
@@ -180,7 +182,9 @@ def _explain(e: OmegaConfBaseException) -> ConfigError:
     key = getattr(e, "full_key", None) or "?"
     if isinstance(e, (ConfigKeyError, ConfigAttributeError)):
         schema = _schema_at(key)
-        valid = ", ".join(f.name for f in dataclasses.fields(schema)) if schema else "see the built-in configs"
+        valid = (
+            ", ".join(f.name for f in dataclasses.fields(schema)) if schema else "see the built-in configs"
+        )
         return ConfigError(f"unknown config key '{key}'; valid keys here: {valid}")
     if isinstance(e, ValidationError):
         msg = re.sub(r"\s*full_key:.*", "", str(e), flags=re.S).strip()
@@ -199,7 +203,11 @@ def _expand_shorthand(overrides: list[str]) -> list[str]:
             from vltasks.backbones import PRESETS
 
             if value in PRESETS:
-                out += [f"backbone.preset={value}", "backbone.pretrained=null", f"backbone.name={PRESETS[value]['family']}"]
+                out += [
+                    f"backbone.preset={value}",
+                    "backbone.pretrained=null",
+                    f"backbone.name={PRESETS[value]['family']}",
+                ]
             else:
                 out += [f"backbone.pretrained={value}", "backbone.preset=null"]
         else:
@@ -227,17 +235,27 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("config has no tasks: add tasks.<name>.head (e.g. tasks.vqa.head=vqa)")
     for name, task in cfg.tasks.items():
         if task.head not in HEADS:
-            raise ConfigError(f"tasks.{name}.head: unknown head {task.head!r}; valid: {', '.join(HEADS.names())}")
+            raise ConfigError(
+                f"tasks.{name}.head: unknown head {task.head!r}; valid: {', '.join(HEADS.names())}"
+            )
         fmt = task_data(cfg, name)["format"]
         if fmt not in READERS:
-            raise ConfigError(f"tasks.{name}.data.format: unknown format {fmt!r}; valid: {', '.join(READERS.names())}")
+            raise ConfigError(
+                f"tasks.{name}.data.format: unknown format {fmt!r}; valid: {', '.join(READERS.names())}"
+            )
     bb = cfg.backbone
     if bb.preset is not None and bb.preset not in PRESETS:
-        raise ConfigError(f"backbone.preset: unknown preset {bb.preset!r}; valid: {', '.join(sorted(PRESETS))}")
+        raise ConfigError(
+            f"backbone.preset: unknown preset {bb.preset!r}; valid: {', '.join(sorted(PRESETS))}"
+        )
     if bb.name is not None and bb.name not in BACKBONES:
-        raise ConfigError(f"backbone.name: unknown backbone {bb.name!r}; valid: {', '.join(BACKBONES.names())}")
+        raise ConfigError(
+            f"backbone.name: unknown backbone {bb.name!r}; valid: {', '.join(BACKBONES.names())}"
+        )
     if not bb.preset and not bb.pretrained:
-        raise ConfigError("backbone: set backbone.pretrained=<hub name or dir> or backbone.preset (e.g. vilt_tiny)")
+        raise ConfigError(
+            "backbone: set backbone.pretrained=<hub name or dir> or backbone.preset (e.g. vilt_tiny)"
+        )
     for key, choices in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in choices:

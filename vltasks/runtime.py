@@ -54,7 +54,9 @@ def build_model(cfg: DictConfig, data: dict[str, TaskData], ckpt: str | None) ->
         model = VLTaskModule.load_from_checkpoint(ckpt, map_location="cpu")
         missing = set(cfg.tasks) - set(model.task_names)
         if missing:
-            raise ValueError(f"{ckpt}: checkpoint has no head for tasks {sorted(missing)} (it has {model.task_names})")
+            raise ValueError(
+                f"{ckpt}: checkpoint has no head for tasks {sorted(missing)} (it has {model.task_names})"
+            )
         return model
     head_args = {n: d.head_args() for n, d in data.items()}
     needs = set(chain.from_iterable(HEADS.get(t.head).needs for t in cfg.tasks.values()))
@@ -79,10 +81,22 @@ class JSONPredictionWriter(BasePredictionWriter):
         self.run_dir = run_dir
         self.written: dict[str, Path] = {}
 
-    def write_on_epoch_end(self, trainer: L.Trainer, pl_module: Any, predictions: Any, batch_indices: Any) -> None:
-        rows = [r for loader in (predictions if predictions and isinstance(predictions[0], list) and predictions[0]
-                                 and isinstance(predictions[0][0], list) else [predictions])
-                for batch in loader for r in batch]
+    def write_on_epoch_end(
+        self, trainer: L.Trainer, pl_module: Any, predictions: Any, batch_indices: Any
+    ) -> None:
+        rows = [
+            r
+            for loader in (
+                predictions
+                if predictions
+                and isinstance(predictions[0], list)
+                and predictions[0]
+                and isinstance(predictions[0][0], list)
+                else [predictions]
+            )
+            for batch in loader
+            for r in batch
+        ]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             gathered: list[Any] = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(gathered, rows)
@@ -110,8 +124,13 @@ def build_trainer(cfg: DictConfig, model: VLTaskModule, stage: str) -> tuple[L.T
     callbacks: list[Any] = []
     if stage == "fit":
         callbacks += [
-            ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
-                            mode=model.heads[first].monitor_mode, save_last=True),
+            ModelCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                filename="best",
+                monitor=monitor,
+                mode=model.heads[first].monitor_mode,
+                save_last=True,
+            ),
             LearningRateMonitor(logging_interval="step"),
         ]
     if stage == "predict":

@@ -1,5 +1,7 @@
 """The synthetic world of coloured shapes, written in each dataset's official file format."""
 
+from vltasks.registry import import_submodules  # noqa: E402
+
 from .questions import KINDS, QA, annotate, generate_questions, normalize_answer, vqa_accuracy
 from .vqav2 import write_vqav2
 from .world import (
@@ -18,9 +20,9 @@ from .world import (
     right_of,
     sample_scene,
 )
+from .writers import WRITERS  # noqa: E402
 
-# Writers by data format, used by configs with `synthetic.enabled: true` (the demos).
-WRITERS = {"vqav2": write_vqav2}
+import_submodules(__name__, skip=("writers",))  # each format's writer registers itself
 
 __all__ = [
     "WRITERS",

@@ -11,6 +11,7 @@ import numpy as np
 
 from .questions import QA, annotate, generate_questions, vqa_accuracy
 from .world import image_rng, render, sample_scene
+from .writers import WRITERS
 
 INFO = {
     "description": "Synthetic coloured-shapes VQA in the VQA v2.0 format (vltasks).",
@@ -112,6 +113,7 @@ def majority_baseline(annotations: list[dict[str, Any]], answer: str) -> float:
     return float(np.mean(accs))
 
 
+@WRITERS.register("vqav2")
 def write_vqav2(
     root: Path | str,
     splits: dict[str, int] | None = None,

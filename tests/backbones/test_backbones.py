@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-
-from vltasks.backbones import PRESETS, ClipBackbone, ViltBackbone, build_backbone
 from vltasks.heads import VQAHead
 from vltasks.heads.base import Head
+
+from vltasks.backbones import PRESETS, ClipBackbone, ViltBackbone, build_backbone
 
 
 def _batch(backbone):
@@ -19,8 +19,9 @@ def _batch(backbone):
 @pytest.mark.parametrize("cls,kwargs", [(ViltBackbone, {}), (ClipBackbone, {"fusion": {"layers": 1}})])
 def test_save_load_round_trip_gives_identical_outputs(cls, kwargs, tokenizer, tmp_path):
     torch.manual_seed(0)
-    backbone = cls.from_config({"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64},
-                               tokenizer, **kwargs).eval()
+    backbone = cls.from_config(
+        {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}, tokenizer, **kwargs
+    ).eval()
     batch = _batch(backbone)
     before = backbone(batch)
     backbone.save_pretrained(tmp_path)
@@ -33,12 +34,16 @@ def test_save_load_round_trip_gives_identical_outputs(cls, kwargs, tokenizer, tm
         if a is not None:
             torch.testing.assert_close(a, b, rtol=0, atol=0)
     # the tokenizer came back from the directory too, with the same ids
-    assert loaded.processor.tokenizer("is there a blue square?")["input_ids"] == tokenizer(
-        "is there a blue square?")["input_ids"]
+    assert (
+        loaded.processor.tokenizer("is there a blue square?")["input_ids"]
+        == tokenizer("is there a blue square?")["input_ids"]
+    )
 
 
 def test_from_files_rebuilds_architecture_for_checkpoints(tokenizer):
-    backbone = ViltBackbone.from_config({"hidden_size": 32, "num_layers": 1, "num_heads": 2}, tokenizer).eval()
+    backbone = ViltBackbone.from_config(
+        {"hidden_size": 32, "num_layers": 1, "num_heads": 2}, tokenizer
+    ).eval()
     files = backbone.export_files()
     assert "config.json" in files and not any(k.endswith(".safetensors") for k in files)
     rebuilt = ViltBackbone.from_files(files)
@@ -73,7 +78,10 @@ def test_presets_build_with_tokenizer_trained_on_the_data():
         assert out.pooled.shape == (2, b.hidden_size)
         assert b.processor.tokenizer.pad_token_id is not None
         assert b.processor.tokenizer.convert_ids_to_tokens(b.processor.tokenizer("circle")["input_ids"]) == [
-            "[CLS]", "circle", "[SEP]"]
+            "[CLS]",
+            "circle",
+            "[SEP]",
+        ]
     with pytest.raises(KeyError, match="unknown backbone preset 'nope'.*vilt_tiny"):
         build_backbone({"preset": "nope"}, texts=lambda: texts)
     with pytest.raises(ValueError, match="backbone.pretrained"):

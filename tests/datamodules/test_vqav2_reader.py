@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from vltasks.datamodules import BadSampleError, UnrepeatedDistributedSampler
-from vltasks.datamodules.vqav2 import VQACollator, VQAv2Data, annotations_file, image_file, questions_file, vqa_score
+from vltasks.datamodules.vqav2 import (
+    VQACollator,
+    VQAv2Data,
+    annotations_file,
+    image_file,
+    questions_file,
+    vqa_score,
+)
+
 from vltasks.metrics.functional.vqa import vqa_scores
 
 SPLITS = {"train": "train2014", "val": "val2014", "test": "val2014", "predict": "test-dev2015"}
@@ -69,9 +76,15 @@ def test_missing_image_names_path_and_question(copy_root):
         _data(copy_root).samples("val")
     assert str(img) in str(e.value) and f"question_id={q['question_id']}" in str(e.value)
     data = _data(copy_root, on_bad_sample="skip")
-    n_missing = sum(1 for x in json.loads(questions_file(copy_root, "val2014").read_text())["questions"]
-                    if x["image_id"] == q["image_id"])
-    assert len(data.samples("val")) == len(json.loads(questions_file(copy_root, "val2014").read_text())["questions"]) - n_missing
+    n_missing = sum(
+        1
+        for x in json.loads(questions_file(copy_root, "val2014").read_text())["questions"]
+        if x["image_id"] == q["image_id"]
+    )
+    assert (
+        len(data.samples("val"))
+        == len(json.loads(questions_file(copy_root, "val2014").read_text())["questions"]) - n_missing
+    )
     assert data.skipped == {"val2014": n_missing}
 
 
@@ -92,7 +105,9 @@ def test_question_without_annotation_and_empty_answers(copy_root):
         obj["annotations"][0]["answers"] = []
 
     _edit(path, edit)
-    with pytest.raises(BadSampleError, match=rf"annotation #0 \(question_id={empty}\): empty or missing 'answers'"):
+    with pytest.raises(
+        BadSampleError, match=rf"annotation #0 \(question_id={empty}\): empty or missing 'answers'"
+    ):
         _data(copy_root).samples("val")
     data = _data(copy_root, on_bad_sample="skip")
     ids = {s["question_id"] for s in data.samples("val")}
@@ -117,7 +132,9 @@ def test_unrepeated_sampler_covers_each_sample_once():
 def test_collate_builds_batch(vqa_root, tokenizer):
     from vltasks.backbones import ViltBackbone
 
-    backbone = ViltBackbone.from_config({"hidden_size": 32, "num_layers": 1, "num_heads": 2, "patch_size": 16}, tokenizer)
+    backbone = ViltBackbone.from_config(
+        {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "patch_size": 16}, tokenizer
+    )
     data = _data(vqa_root)
     args = data.head_args()
     ds = data.dataset(data.samples("val"), args)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from vltasks.heads import HEADS, VQAHead
 
 from vltasks.backbones.base import Features
-from vltasks.heads import HEADS, VQAHead
 
 ANSWERS = ["yes", "no", "2", "red"]
 
@@ -39,7 +39,10 @@ def test_predict_is_official_results_json_and_metric_is_official():
     head = VQAHead(8, ANSWERS)
     logits = torch.tensor([[5.0, 0, 0, 0], [0, 0, 0, 5.0]])
     preds = head.predict({"logits": logits}, _batch())
-    assert json.loads(json.dumps(preds)) == [{"question_id": 11, "answer": "yes"}, {"question_id": 12, "answer": "red"}]
+    assert json.loads(json.dumps(preds)) == [
+        {"question_id": 11, "answer": "yes"},
+        {"question_id": 12, "answer": "red"},
+    ]
     metrics = head.metrics()
     head.update_metrics(metrics, {"logits": logits}, _batch())
     head.update_metrics(metrics, {"logits": logits}, _batch())  # the same questions again count once

@@ -95,7 +95,7 @@ def test_plot() -> None:
 
 
 def _ddp_worker(rank: int, world_size: int) -> dict[str, float]:
-    """Uneven split (8 + 5 samples); sample 7 is on both ranks, with the same id."""
+    """Uneven split (8 + 5 samples); sample 7 is on both ranks, with the same id; then an empty rank."""
     idx = list(range(8)) if rank == 0 else [7, 8, 9, 10, 11]
     metric = CaptionMetrics()
     metric.update([PREDS[i] for i in idx[:3]], [REFS[i] for i in idx[:3]], ids=idx[:3])
@@ -104,6 +104,10 @@ def _ddp_worker(rank: int, world_size: int) -> dict[str, float]:
     bleu.update([PREDS[i] for i in idx], [REFS[i] for i in idx], ids=[f"id-{i}" for i in idx])
     out = {k: float(v) for k, v in metric.compute().items()}
     out["BLEU"] = float(bleu.compute())
+    only_rank0 = CIDEr(tokenizer="none")  # a process without any caption still joins the gather
+    if rank == 0:
+        only_rank0.update(PREDS, REFS)
+    out["CIDEr rank 0 only"] = float(only_rank0.compute())
     return out
 
 
@@ -114,3 +118,5 @@ def test_ddp_equals_single_process() -> None:
         for key, value in single.items():
             assert math.isclose(out[key], value, abs_tol=1e-12), key
         assert math.isclose(out["BLEU"], single["Bleu_4"], abs_tol=1e-12)
+        expected = coco_caption_scores(PREDS, REFS, tokenizer="none", metrics=("CIDEr",))["CIDEr"]
+        assert math.isclose(out["CIDEr rank 0 only"], expected, abs_tol=1e-12)

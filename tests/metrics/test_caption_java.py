@@ -36,9 +36,9 @@ def meteor_case() -> dict:
 
     preds = [sent() for _ in range(60)]
     refs = [[sent() for _ in range(rng.randint(1, 5))] for _ in range(60)]
-    from pycocoevalcap.meteor.meteor import Meteor
-
-    ref = Meteor().compute_score({i: r for i, r in enumerate(refs)}, {i: [p] for i, p in enumerate(preds)})
+    meteor = pytest.importorskip("pycocoevalcap.meteor.meteor")
+    gts, res = dict(enumerate(refs)), {i: [p] for i, p in enumerate(preds)}
+    ref = meteor.Meteor().compute_score(gts, res)
     return {"preds": preds, "refs": refs, "ours": meteor_score(preds, refs), "ref": ref}
 
 

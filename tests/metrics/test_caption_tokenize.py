@@ -52,8 +52,7 @@ def test_stream_semantics_and_cleaning() -> None:
 @pytest.mark.java
 def test_java_wrapper_matches_pycocoevalcap() -> None:
     """ptb_tokenize_java is token-identical to pycocoevalcap's PTBTokenizer on the same captions."""
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
-
+    PTBTokenizer = pytest.importorskip("pycocoevalcap.tokenizer.ptbtokenizer").PTBTokenizer
     lines = CAPTIONS.read_text(encoding="utf-8").splitlines()
     ref = PTBTokenizer().tokenize({i: [{"caption": c}] for i, c in enumerate(lines)})
     assert ptb_tokenize_java(lines) == [ref[i][0] for i in range(len(lines))]

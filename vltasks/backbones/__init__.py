@@ -17,16 +17,37 @@ BACKBONES.register("clip")(ClipBackbone)
 
 # Tiny random presets: small enough to learn the synthetic world on a CPU in minutes.
 PRESETS: dict[str, dict[str, Any]] = {
-    "vilt_tiny": dict(family="vilt", hidden_size=128, num_layers=4, num_heads=4, intermediate_size=256,
-                      image_size=64, patch_size=16, max_text_len=32, vocab_size=1000),
-    "clip_tiny": dict(family="clip", hidden_size=128, num_layers=3, num_heads=4, intermediate_size=256,
-                      image_size=64, patch_size=8, max_text_len=32, vocab_size=1000, embed_dim=64),
+    "vilt_tiny": dict(
+        family="vilt",
+        hidden_size=128,
+        num_layers=4,
+        num_heads=4,
+        intermediate_size=256,
+        image_size=64,
+        patch_size=16,
+        max_text_len=32,
+        vocab_size=1000,
+    ),
+    "clip_tiny": dict(
+        family="clip",
+        hidden_size=128,
+        num_layers=3,
+        num_heads=4,
+        intermediate_size=256,
+        image_size=64,
+        patch_size=8,
+        max_text_len=32,
+        vocab_size=1000,
+        embed_dim=64,
+    ),
 }
 
 
 def _fusion_kwargs(family: str, cfg: dict[str, Any], needs: set[str]) -> dict[str, Any]:
     if family == "clip" and "fusion" in needs:
-        return {"fusion": {k: v for k, v in (cfg.get("fusion") or {}).items() if v is not None} or {"layers": 2}}
+        return {
+            "fusion": {k: v for k, v in (cfg.get("fusion") or {}).items() if v is not None} or {"layers": 2}
+        }
     return {}
 
 

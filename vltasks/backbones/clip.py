@@ -27,7 +27,9 @@ FUSION_WEIGHTS = "vltasks_fusion.safetensors"
 class ClipBackbone(Backbone):
     family = "clip"
 
-    def __init__(self, model: CLIPModel, processor: VLProcessor, fusion: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, model: CLIPModel, processor: VLProcessor, fusion: dict[str, int] | None = None
+    ) -> None:
         super().__init__(processor)
         self.model = model
         self.embed_dim = model.config.projection_dim
@@ -84,14 +86,20 @@ class ClipBackbone(Backbone):
         )
         vision = CLIPVisionConfig(image_size=size, patch_size=preset.get("patch_size", 8), **common)
         config = CLIPConfig(
-            text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=preset.get("embed_dim", 64)
+            text_config=text.to_dict(),
+            vision_config=vision.to_dict(),
+            projection_dim=preset.get("embed_dim", 64),
         )
-        image_processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+        image_processor = CLIPImageProcessor(
+            size={"shortest_edge": size}, crop_size={"height": size, "width": size}
+        )
         processor = VLProcessor(tokenizer, image_processor, text.max_position_embeddings)
         return cls(CLIPModel(config), processor, fusion)
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str, fusion: dict[str, int] | None = None, **kw: Any) -> ClipBackbone:
+    def from_pretrained(
+        cls, name_or_dir: str, fusion: dict[str, int] | None = None, **kw: Any
+    ) -> ClipBackbone:
         model = CLIPModel.from_pretrained(name_or_dir, **kw)
         fusion_cfg = _read_fusion_config(name_or_dir) or fusion
         backbone = cls(model, _load_processor(name_or_dir, model.config), fusion_cfg)
@@ -101,7 +109,9 @@ class ClipBackbone(Backbone):
         return backbone
 
     @classmethod
-    def from_dir_without_weights(cls, path: str | Path, fusion: dict[str, int] | None = None, **kw: Any) -> ClipBackbone:
+    def from_dir_without_weights(
+        cls, path: str | Path, fusion: dict[str, int] | None = None, **kw: Any
+    ) -> ClipBackbone:
         config = CLIPConfig.from_pretrained(str(path))
         return cls(CLIPModel(config), _load_processor(str(path), config), _read_fusion_config(path) or fusion)
 
@@ -110,7 +120,10 @@ class ClipBackbone(Backbone):
         self.processor.save_pretrained(path)
         if self.fusion is not None:
             (Path(path) / FUSION_CONFIG).write_text(json.dumps(self.fusion_config))
-            save_file({k: v.contiguous() for k, v in self.fusion.state_dict().items()}, str(Path(path) / FUSION_WEIGHTS))
+            save_file(
+                {k: v.contiguous() for k, v in self.fusion.state_dict().items()},
+                str(Path(path) / FUSION_WEIGHTS),
+            )
 
 
 def _read_fusion_config(path: str | Path) -> dict[str, int] | None:

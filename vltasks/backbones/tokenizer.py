@@ -13,7 +13,9 @@ from transformers import BertTokenizer, PreTrainedTokenizerBase
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def train_wordpiece(texts: Iterable[str], vocab_size: int = 1000, min_frequency: int = 1) -> PreTrainedTokenizerBase:
+def train_wordpiece(
+    texts: Iterable[str], vocab_size: int = 1000, min_frequency: int = 1
+) -> PreTrainedTokenizerBase:
     """Train a lower-casing BERT-style WordPiece tokenizer; bos/eos/pad live inside its vocabulary."""
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)

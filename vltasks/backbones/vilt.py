@@ -47,7 +47,9 @@ class ViltBackbone(Backbone):
             hidden_dropout_prob=preset.get("dropout", 0.0),
             attention_probs_dropout_prob=preset.get("dropout", 0.0),
         )
-        image_processor = ViltImageProcessor(size={"shortest_edge": size}, size_divisor=preset.get("patch_size", 8))
+        image_processor = ViltImageProcessor(
+            size={"shortest_edge": size}, size_divisor=preset.get("patch_size", 8)
+        )
         processor = VLProcessor(tokenizer, image_processor, config.max_position_embeddings)
         return cls(ViltModel(config, add_pooling_layer=True), processor)
 

@@ -34,7 +34,9 @@ class VLTaskModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"], logger=False)
         self.config = config
-        self.backbone = backbone if backbone is not None else backbone_from_files(backbone_family, backbone_files)
+        self.backbone = (
+            backbone if backbone is not None else backbone_from_files(backbone_family, backbone_files)
+        )
         if config["backbone"].get("freeze"):
             freeze_(self.backbone)
         self.task_names = list(config["tasks"])
@@ -43,7 +45,9 @@ class VLTaskModule(L.LightningModule):
             spec = config["tasks"][name]
             cls = HEADS.get(spec["head"])
             self.backbone.require(cls.needs, spec["head"])
-            heads[name] = cls(self.backbone.hidden_size, **head_args.get(name, {}), **spec.get("head_args", {}))
+            heads[name] = cls(
+                self.backbone.hidden_size, **head_args.get(name, {}), **spec.get("head_args", {})
+            )
         self.heads = nn.ModuleDict(heads)
         self.metrics = nn.ModuleDict(
             {stage: nn.ModuleDict({n: self.heads[n].metrics() for n in self.task_names}) for stage in STAGES}
@@ -64,7 +68,7 @@ class VLTaskModule(L.LightningModule):
 
     # -- steps -----------------------------------------------------------------------------------
     def forward(self, task: str, batch: dict[str, Any]) -> dict[str, Tensor]:
-        return self.heads[task](self.backbone(batch), batch)
+        return self.heads[task].run(self.backbone, batch)
 
     def training_step(self, batch: dict[str, dict[str, Any]], batch_idx: int) -> Tensor:
         total: Tensor | None = None
@@ -97,15 +101,20 @@ class VLTaskModule(L.LightningModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("test", batch, batch_idx, dataloader_idx)
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
+    def predict_step(
+        self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0
+    ) -> list[dict[str, Any]]:
         name = self.task_names[dataloader_idx]
         out = self(name, batch)
-        return [{"task": name, "sample_id": s, "prediction": p}
-                for s, p in zip(batch["sample_id"], self.heads[name].predict(out, batch))]
+        return [
+            {"task": name, "sample_id": s, "prediction": p}
+            for s, p in zip(batch["sample_id"], self.heads[name].predict(out, batch))
+        ]
 
     # -- metrics: computed (synced across processes) once per epoch, then logged as scalars -------
     def _log_metrics(self, stage: str) -> None:
         for name, collection in self.metrics[stage].items():
+            self.heads[name].on_eval_epoch_end(self.backbone, collection, stage)
             updated = any(m.update_called for m in collection.values())
             if not self.trainer.strategy.reduce_boolean_decision(updated, all=False):
                 continue  # e.g. a test split without answers
@@ -134,8 +143,12 @@ class VLTaskModule(L.LightningModule):
             return
         from vltasks.tasks.visualize import example_panel
 
-        panels = [example_panel(batch["image_path"][i], self.heads[name].describe(out, batch, i)) for i in range(k)]
-        experiment.add_images(f"val/{name}/examples", torch.stack(panels), self.global_step, dataformats="NCHW")
+        panels = [
+            example_panel(batch["image_path"][i], self.heads[name].describe(out, batch, i)) for i in range(k)
+        ]
+        experiment.add_images(
+            f"val/{name}/examples", torch.stack(panels), self.global_step, dataformats="NCHW"
+        )
 
     # -- optimization ----------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

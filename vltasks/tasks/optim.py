@@ -12,7 +12,9 @@ from torch.optim.lr_scheduler import LambdaLR
 SCHEDULES = ("cosine", "linear", "constant")
 
 
-def param_groups(parts: list[tuple[nn.Module, float]], lr: float, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(
+    parts: list[tuple[nn.Module, float]], lr: float, weight_decay: float
+) -> list[dict[str, Any]]:
     """Biases and norm/scale vectors (ndim < 2) get no weight decay, as in BERT/ViLT/CLIP recipes."""
     groups = []
     for module, mult in parts:

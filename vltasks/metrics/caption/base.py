@@ -69,6 +69,18 @@ class CaptionMetricBase(Metric):
             self.sample_ids.append(ids_to_tensor(ids, device=device))
             self.has_id.append(torch.ones(len(preds), dtype=torch.long, device=device))
 
+    def _sync_dist(self, dist_sync_fn: Any = None, process_group: Any = None) -> None:
+        """A process that saw no caption must still send its states with their dtypes, or the gather breaks.
+
+        (torchmetrics sends an empty tensor of the metric's float dtype, which cannot join uint8/int64 ones.)
+        """
+        for name in ("text_bytes", "text_lens", "num_refs", "sample_ids", "has_id"):
+            if isinstance(getattr(self, name), list) and len(getattr(self, name)) == 0:
+                dtype = torch.uint8 if name == "text_bytes" else torch.long
+                setattr(self, name, [torch.zeros(0, dtype=dtype, device=self.device)])
+        kwargs = {} if dist_sync_fn is None else {"dist_sync_fn": dist_sync_fn}
+        super()._sync_dist(process_group=process_group, **kwargs)
+
     def captions(self) -> tuple[list[str], list[list[str]]]:
         """All (predictions, references) seen so far, on every process, duplicates by id removed."""
         if isinstance(self.text_lens, list) and len(self.text_lens) == 0:

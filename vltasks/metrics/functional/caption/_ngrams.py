@@ -2,7 +2,7 @@
 
 pycocoevalcap counts n-grams with one Python dict per sentence and walks them again per metric. Here the
 tokens become integer ids, every n-gram a dense integer id (built order by order with `np.unique`), and
-one sort per order lays the counts out by (image, n-gram, sentence) with the hypothesis first: the
+one sort per order lays the counts out by (n-gram, image, sentence) with the hypothesis first: the
 hypothesis count of every reference entry, the clipped BLEU counts and the CIDEr document frequencies are
 then group operations on contiguous runs.
 """
@@ -100,30 +100,34 @@ def ngram_stats(enc: Encoded, n: int = 4) -> NGramStats:
     remaining = np.repeat(lengths, lengths) - position  # tokens from here to the sentence end
     vocab_size = int(ids.max(initial=0)) + 1
 
+    span = n_images * width
+    slot = (image_of_sent * width + local_of_sent)[sent]  # (image, local sentence) of every position
     orders = []
     code = ids
     for k in range(1, n + 1):
-        if k > 1:  # n-gram = ((k-1)-gram id, next token id), made dense again
+        if k > 1:  # n-gram = ((k-1)-gram id, next token id)
             code = code[:-1] * vocab_size + ids[k - 1 :]
         valid = remaining[: code.size] >= k
-        if k == 1:  # token ids are already dense
-            gram, g = code, vocab_size
+        raw = code[valid]
+        if raw.size and float(raw.max()) * span >= 2**62:  # huge sets: make the codes dense first
+            raw = np.unique(raw, return_inverse=True)[1].reshape(-1)
+            if float(raw.size) * span >= 2**62:
+                raise OverflowError("caption set too large for 64-bit n-gram keys")
+        # one sort per order: by n-gram, then image, then sentence (hypothesis first)
+        key = raw * span + slot[: code.size][valid]
+        if k < n:
+            key, inverse, cnt = np.unique(key, return_inverse=True, return_counts=True)
         else:
-            uniq, gram = np.unique(code[valid], return_inverse=True)
-            gram, g = gram.reshape(-1), max(int(uniq.size), 1)
-        if float(n_images) * g * width >= 2**62:
-            raise OverflowError("caption set too large for 64-bit n-gram keys")
-        s = sent[: code.size][valid]
-        key, cnt = np.unique((image_of_sent[s] * g + gram) * width + local_of_sent[s], return_counts=True)
-        local = key % width
-        image_gram = key // width
-        new_run = np.ones(key.size, dtype=bool)
-        new_run[1:] = image_gram[1:] != image_gram[:-1]
+            key, cnt = np.unique(key, return_counts=True)
+        gram_raw, image_gram = key // span, key // width
+        gram_of = np.cumsum(np.concatenate([[True], gram_raw[1:] != gram_raw[:-1]])) - 1
+        g = int(gram_of[-1]) + 1 if gram_of.size else 1
+        local, image = key % width, image_gram % n_images
+        new_run = np.concatenate([[True], image_gram[1:] != image_gram[:-1]])
         run = np.cumsum(new_run) - 1
         starts = np.flatnonzero(new_run)
         run_hyp_cnt = np.where(local[starts] == 0, cnt[starts], 0)
         is_ref = local > 0
-        image, gram_of = image_gram // g, image_gram % g
         has_ref = np.zeros(starts.size, dtype=bool)
         has_ref[run[is_ref]] = True
         orders.append(
@@ -140,6 +144,7 @@ def ngram_stats(enc: Encoded, n: int = 4) -> NGramStats:
                 doc_freq=np.bincount(gram_of[starts[has_ref]], minlength=g),
             )
         )
-        code = np.zeros(code.size, dtype=np.int64)
-        code[valid] = gram
+        if k < n:  # dense ids of this order feed the next one
+            code = np.zeros(code.size, dtype=np.int64)
+            code[valid] = gram_of[inverse.reshape(-1)]
     return NGramStats(n_images, enc.ref_image, enc.hyp_len, enc.ref_len, orders)

@@ -55,14 +55,22 @@ class VQAHead(Head):
         return [{"question_id": int(q), "answer": a} for q, a in zip(qids, self._answers(outputs))]
 
     def metrics(self) -> MetricCollection:
-        return MetricCollection({"accuracy": VQAAccuracy(protocol=self.protocol)})
+        # the official script also reports accuracy per answer type: logged as overall, yes/no, number, other
+        return MetricCollection(
+            {
+                "accuracy": VQAAccuracy(protocol=self.protocol),
+                "by_type": VQAAccuracy(protocol=self.protocol, by_answer_type=True),
+            }
+        )
 
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
     ) -> None:
         if batch.get("answers") is None:
             return  # a split without annotations (test-dev): predict only
-        metrics["accuracy"].update(self._answers(outputs), batch["answers"], ids=batch["question_id"])
+        preds, ids = self._answers(outputs), batch["question_id"]
+        metrics["accuracy"].update(preds, batch["answers"], ids=ids)
+        metrics["by_type"].update(preds, batch["answers"], ids=ids, answer_types=batch["answer_type"])
 
     @torch.no_grad()
     def describe(self, outputs: dict[str, Tensor], batch: dict[str, Any], i: int) -> str:

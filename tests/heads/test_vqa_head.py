@@ -17,6 +17,7 @@ def _batch():
     return {
         "targets": torch.tensor([[1.0, 0, 0, 0], [0, 0.3, 0, 0.9]]),
         "answers": [["yes"] * 10, ["red"] * 7 + ["no"] + ["blue"] * 2],
+        "answer_type": ["yes/no", "other"],
         "question_id": torch.tensor([11, 12]),
         "question": ["is there a circle?", "what color is the square?"],
     }

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from vltasks.backbones.base import CAPABILITIES, Backbone, Features, VLProcessor
+from vltasks.backbones.blip import BlipBackbone
 from vltasks.backbones.clip import ClipBackbone
 from vltasks.backbones.tokenizer import train_wordpiece
 from vltasks.backbones.vilt import ViltBackbone
@@ -14,6 +15,7 @@ from vltasks.registry import Registry
 BACKBONES: Registry[type[Backbone]] = Registry("backbone")
 BACKBONES.register("vilt")(ViltBackbone)
 BACKBONES.register("clip")(ClipBackbone)
+BACKBONES.register("blip")(BlipBackbone)
 
 # Tiny random presets: small enough to learn the synthetic world on a CPU in minutes.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -40,6 +42,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         vocab_size=1000,
         embed_dim=64,
     ),
+    "blip_tiny": dict(
+        family="blip",
+        hidden_size=128,
+        num_layers=3,
+        num_heads=4,
+        intermediate_size=256,
+        image_size=64,
+        patch_size=16,
+        max_text_len=32,
+        vocab_size=1000,
+        embed_dim=64,
+    ),
 }
 
 
@@ -61,7 +75,8 @@ def build_backbone(
     needs = set(needs or ())
     pretrained, preset = cfg.get("pretrained"), cfg.get("preset")
     if pretrained:
-        family = cfg.get("name") or ("clip" if "clip" in str(pretrained).lower() else "vilt")
+        guess = [f for f in ("clip", "blip") if f in str(pretrained).lower()]
+        family = cfg.get("name") or (guess[0] if guess else "vilt")
         cls = BACKBONES.get(family)
         backbone = cls.from_pretrained(str(pretrained), **_fusion_kwargs(family, cfg, needs))
     elif preset:
@@ -86,6 +101,7 @@ def backbone_from_files(family: str, files: dict[str, str]) -> Backbone:
 __all__ = [
     "BACKBONES",
     "CAPABILITIES",
+    "BlipBackbone",
     "PRESETS",
     "Backbone",
     "ClipBackbone",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file, save_file
+from torch import Tensor
 from transformers import (
     AutoImageProcessor,
     AutoTokenizer,
@@ -32,6 +33,8 @@ class ClipBackbone(Backbone):
     ) -> None:
         super().__init__(processor)
         self.model = model
+        # heads keep their own temperature: an unused trainable parameter would stall DDP's reducer
+        self.model.logit_scale.requires_grad_(False)
         self.embed_dim = model.config.projection_dim
         self.fusion_config = dict(fusion) if fusion else None
         self.fusion: FusionBlock | None = None
@@ -63,6 +66,25 @@ class ClipBackbone(Backbone):
                 txt.last_hidden_state, batch["attention_mask"], vis.last_hidden_state
             )
         return feats
+
+    # -- parts, for two-stage retrieval (image features once, ITM on chosen pairs) ----------------
+    def dual_image(self, pixel_values: Tensor) -> tuple[Tensor, Tensor]:
+        """(image embedding [B, E] for ITC, vision tokens [B, P, Dv] for fusion)."""
+        vis = self.model.vision_model(pixel_values=pixel_values)
+        return self.model.visual_projection(vis.pooler_output), vis.last_hidden_state
+
+    def dual_text(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(text embedding [B, E] for ITC, text tokens [B, T, Dt] for fusion)."""
+        txt = self.model.text_model(input_ids=input_ids, attention_mask=attention_mask)
+        return self.model.text_projection(txt.pooler_output), txt.last_hidden_state
+
+    def fuse_pairs(
+        self, image_tokens: Tensor, text_tokens: Tensor, input_ids: Tensor, attention_mask: Tensor
+    ) -> Tensor:
+        """Pooled fused vector [B, D] of pairs (image_tokens[i], text i), e.g. for ITM."""
+        if self.fusion is None:
+            raise ValueError("this CLIP backbone was built without a fusion block (no head needed one)")
+        return self.fusion(text_tokens, attention_mask, image_tokens)[2]
 
     # -- building --------------------------------------------------------------------------------
     @classmethod

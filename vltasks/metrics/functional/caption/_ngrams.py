@@ -84,6 +84,13 @@ class NGramStats:
     orders: list[OrderCounts]  # orders 1..n
 
 
+def _starts_of_runs(sorted_values: np.ndarray) -> np.ndarray:
+    """True where a run of equal values begins (empty in, empty out)."""
+    new = np.ones(sorted_values.size, dtype=bool)
+    new[1:] = sorted_values[1:] != sorted_values[:-1]
+    return new
+
+
 def ngram_stats(enc: Encoded, n: int = 4) -> NGramStats:
     """Count the n-grams (orders 1..n) of every sentence, laid out per (image, n-gram)."""
     ids, lengths, n_images = enc.ids, enc.lengths, enc.n_images
@@ -94,14 +101,14 @@ def ngram_stats(enc: Encoded, n: int = 4) -> NGramStats:
     ref_local = np.arange(n_sent - n_images) + 1 - np.repeat(ref_offset, n_refs_img)
     local_of_sent = np.concatenate([np.zeros(n_images, np.int64), ref_local])
     image_of_sent = np.concatenate([np.arange(n_images, dtype=np.int64), enc.ref_image])
-    width = int(n_refs_img.max(initial=0)) + 1
+    wbits = int(n_refs_img.max(initial=0)).bit_length()  # bits of the local sentence index
+    shift = wbits + max(n_images - 1, 0).bit_length()  # bits of (image, local sentence)
     sent = np.repeat(np.arange(n_sent, dtype=np.int64), lengths)
     position = np.arange(ids.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     remaining = np.repeat(lengths, lengths) - position  # tokens from here to the sentence end
     vocab_size = int(ids.max(initial=0)) + 1
 
-    span = n_images * width
-    slot = (image_of_sent * width + local_of_sent)[sent]  # (image, local sentence) of every position
+    slot = ((image_of_sent << wbits) | local_of_sent)[sent]  # (image, local sentence) of every position
     orders = []
     code = ids
     for k in range(1, n + 1):
@@ -109,21 +116,21 @@ def ngram_stats(enc: Encoded, n: int = 4) -> NGramStats:
             code = code[:-1] * vocab_size + ids[k - 1 :]
         valid = remaining[: code.size] >= k
         raw = code[valid]
-        if raw.size and float(raw.max()) * span >= 2**62:  # huge sets: make the codes dense first
+        if raw.size and int(raw.max()) >= 1 << (62 - shift):  # huge sets: make the codes dense first
             raw = np.unique(raw, return_inverse=True)[1].reshape(-1)
-            if float(raw.size) * span >= 2**62:
+            if raw.size >= 1 << (62 - shift):
                 raise OverflowError("caption set too large for 64-bit n-gram keys")
         # one sort per order: by n-gram, then image, then sentence (hypothesis first)
-        key = raw * span + slot[: code.size][valid]
+        key = (raw << shift) | slot[: code.size][valid]
         if k < n:
             key, inverse, cnt = np.unique(key, return_inverse=True, return_counts=True)
         else:
             key, cnt = np.unique(key, return_counts=True)
-        gram_raw, image_gram = key // span, key // width
-        gram_of = np.cumsum(np.concatenate([[True], gram_raw[1:] != gram_raw[:-1]])) - 1
+        gram_raw, image_gram = key >> shift, key >> wbits
+        gram_of = np.cumsum(_starts_of_runs(gram_raw)) - 1
         g = int(gram_of[-1]) + 1 if gram_of.size else 1
-        local, image = key % width, image_gram % n_images
-        new_run = np.concatenate([[True], image_gram[1:] != image_gram[:-1]])
+        local, image = key & ((1 << wbits) - 1), image_gram & ((1 << (shift - wbits)) - 1)
+        new_run = _starts_of_runs(image_gram)
         run = np.cumsum(new_run) - 1
         starts = np.flatnonzero(new_run)
         run_hyp_cnt = np.where(local[starts] == 0, cnt[starts], 0)

@@ -1,0 +1,264 @@
+"""Karpathy's caption splits (``caption_datasets.zip``) for COCO, Flickr30k and Flickr8k.
+
+    <root>/dataset_coco.json          {"images": [{"filepath", "sentids", "filename", "imgid", "split",
+                                                   "sentences": [{"tokens", "raw", "imgid", "sentid"}],
+                                                   "cocoid"}], "dataset": "coco"}
+    <root>/train2014/COCO_train2014_<cocoid:012d>.jpg     (coco: <image_root>/<filepath>/<filename>)
+    <root>/val2014/COCO_val2014_<cocoid:012d>.jpg
+    <root>/dataset_flickr30k.json + <root>/flickr30k-images/<filename>   (flickr: no filepath)
+
+Splits are train / restval / val / test; ``restval_as_train`` (default) reads restval with train
+(the 113k-image COCO training set of ALBEF/BLIP). Two views of a split, shared by retrieval and
+captioning: ``images(stage)`` (one sample per image with all its captions) and ``captions(stage)``
+(one sample per caption, ``sample_id`` = sentid). ``samples`` serves captions for training
+(``train_unit="caption"``) and images for evaluation; the predict split's images also carry the
+split's caption gallery so a head can rank every caption per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, load_json, open_image
+
+SPLITS = ("train", "restval", "val", "test")
+IMAGE_DIRS = {"coco": "", "flickr30k": "flickr30k-images", "flickr8k": "Flicker8k_Dataset"}
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+class CaptionGallery:
+    """Every caption of a split (ids, image ids, text): what image-to-text ranking searches.
+
+    A plain class, not a dataclass: Lightning moves batches to devices by rebuilding dataclasses
+    (and refuses frozen ones); this object rides along untouched.
+    """
+
+    def __init__(self, key: str, text_ids: list[int], text_image_ids: list[int], texts: list[str]) -> None:
+        self.key, self.text_ids, self.text_image_ids, self.texts = key, text_ids, text_image_ids, texts
+
+
+@READERS.register("karpathy")
+class KarpathyData(TaskData):
+    format = "karpathy"
+    options = {
+        "dataset": "coco",  # coco | flickr30k | flickr8k: default file name and image folder
+        "annotation_file": None,  # default <root>/dataset_<dataset>.json
+        "image_root": None,  # default <root> (coco) or <root>/flickr30k-images, <root>/Flicker8k_Dataset
+        "restval_as_train": True,
+        "check_images": True,
+        "train_unit": "caption",  # caption | image: what one training sample is
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.opts["train_unit"] not in ("caption", "image"):
+            raise ValueError(
+                f"data.options.train_unit must be caption or image, got {self.opts['train_unit']!r}"
+            )
+        self._captions: dict[str, list[dict[str, Any]]] = {}
+        self._galleries: dict[str, CaptionGallery] = {}
+
+    @property
+    def annotation_file(self) -> Path:
+        name = self.opts["annotation_file"] or f"dataset_{self.opts['dataset']}.json"
+        return self.root / name
+
+    @property
+    def image_root(self) -> Path:
+        if self.opts["image_root"]:
+            return self.root / self.opts["image_root"]
+        return self.root / IMAGE_DIRS.get(self.opts["dataset"], "")
+
+    def image_path(self, record: dict[str, Any]) -> Path:
+        folder = record.get("filepath")
+        base = self.image_root / folder if isinstance(folder, str) and folder else self.image_root
+        return base / record["filename"]
+
+    # -- reading and validation ------------------------------------------------------------------
+    def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
+        if split not in SPLITS:
+            raise ValueError(f"{self.annotation_file}: unknown Karpathy split {split!r}; valid: {SPLITS}")
+        wanted = {split, "restval"} if split == "train" and self.opts["restval_as_train"] else {split}
+        file = self.annotation_file
+        data = load_json(file)
+        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+            raise ValueError(f"{file}: expected an object with an 'images' list (Karpathy's format)")
+        out: list[dict[str, Any]] = []
+        seen_images: set[int] = set()
+        seen_sentences: set[int] = set()
+        for i, rec in enumerate(data["images"]):
+            sample = self._image(file, i, rec, wanted, problems, seen_images, seen_sentences)
+            if sample is not None:
+                out.append(sample)
+        if not out:
+            raise ValueError(f"{file}: no usable images in split(s) {sorted(wanted)}")
+        return out
+
+    def _image(
+        self,
+        file: Path,
+        i: int,
+        rec: Any,
+        wanted: set[str],
+        problems: Problems,
+        seen_images: set[int],
+        seen_sentences: set[int],
+    ) -> dict[str, Any] | None:
+        """One validated per-image sample, or None (reported, or of another split)."""
+        if not isinstance(rec, dict) or not _is_int(rec.get("imgid")):
+            problems.report(file, f"image #{i}", "needs an integer 'imgid'")
+            return None
+        imgid = rec["imgid"]
+        record = f"imgid={imgid}"
+        if rec.get("split") not in SPLITS:
+            problems.report(file, record, f"'split' must be one of {SPLITS}, got {rec.get('split')!r}")
+            return None
+        if rec["split"] not in wanted:
+            return None
+        if not isinstance(rec.get("filename"), str) or not rec["filename"]:
+            problems.report(file, record, "missing 'filename'")
+            return None
+        if imgid in seen_images:
+            problems.report(file, record, "duplicate imgid")
+            return None
+        sentences = rec.get("sentences")
+        if not isinstance(sentences, list) or not sentences:
+            problems.report(file, record, "has no sentences")
+            return None
+        path = self.image_path(rec)
+        if self.opts["check_images"] and not path.is_file():
+            problems.report(path, record, "image file not found")
+            return None
+        seen_images.add(imgid)
+        captions, sentids, tokens = [], [], []
+        for j, s in enumerate(sentences):
+            sid = s.get("sentid") if isinstance(s, dict) else None
+            where = f"{record} sentid={sid}" if _is_int(sid) else f"{record} sentence #{j}"
+            problem = None
+            if not _is_int(sid):
+                problem = "needs an integer 'sentid'"
+            elif not isinstance(s.get("raw"), str) or not s["raw"].strip():
+                problem = "empty or missing 'raw' caption"
+            elif "imgid" in s and s["imgid"] != imgid:
+                problem = f"sentence names imgid={s['imgid']!r}, not its image's"
+            elif sid in seen_sentences:
+                problem = "duplicate sentid"
+            if problem is not None:
+                problems.report(file, where, problem)
+                continue
+            seen_sentences.add(sid)
+            captions.append(" ".join(s["raw"].split()))
+            sentids.append(sid)
+            tokens.append(
+                list(s["tokens"]) if isinstance(s.get("tokens"), list) else s["raw"].lower().split()
+            )
+        if not captions:
+            return None  # every sentence was reported above
+        image_id = rec["cocoid"] if _is_int(rec.get("cocoid")) else imgid
+        return {
+            "sample_id": str(imgid),
+            "imgid": imgid,
+            "image_id": image_id,  # cocoid for COCO (what COCO caption results name), else imgid
+            "image_path": str(path),
+            "filename": rec["filename"],
+            "split": rec["split"],
+            "captions": captions,
+            "sentids": sentids,
+            "tokens": tokens,
+        }
+
+    # -- the two views ---------------------------------------------------------------------------
+    def images(self, stage: str) -> list[dict[str, Any]]:
+        """One sample per image with all its captions (evaluation, caption references)."""
+        return super().samples(stage)
+
+    def captions(self, stage: str) -> list[dict[str, Any]]:
+        """One sample per caption: sample_id = sentid, with its image (retrieval/caption training)."""
+        split = str(self.splits.get(stage))
+        if split not in self._captions:
+            self._captions[split] = [
+                {
+                    "sample_id": str(sid),
+                    "sentid": sid,
+                    "imgid": im["imgid"],
+                    "image_id": im["image_id"],
+                    "image_path": im["image_path"],
+                    "caption": cap,
+                }
+                for im in self.images(stage)
+                for sid, cap in zip(im["sentids"], im["captions"])
+            ]
+        return self._captions[split]
+
+    def gallery(self, stage: str) -> CaptionGallery:
+        """All captions of a stage's split, in file order (image-to-text ranking at predict time)."""
+        split = str(self.splits.get(stage))
+        if split not in self._galleries:
+            caps = self.captions(stage)
+            self._galleries[split] = CaptionGallery(
+                f"{self.annotation_file}:{split}:{len(caps)}",
+                [c["sentid"] for c in caps],
+                [c["imgid"] for c in caps],
+                [c["caption"] for c in caps],
+            )
+        return self._galleries[split]
+
+    def samples(self, stage: str) -> list[dict[str, Any]]:
+        if stage == "train" and self.opts["train_unit"] == "caption":
+            return self.captions(stage)
+        if stage == "predict":
+            gallery = self.gallery(stage)
+            return [{**s, "gallery": gallery} for s in self.images(stage)]
+        return self.images(stage)
+
+    # -- what the head and tokenizer need --------------------------------------------------------
+    def texts(self) -> Iterable[str]:
+        return [c for s in self.images("train") for c in s["captions"]]
+
+    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
+        return SampleDataset(samples, _load_sample)
+
+    def collate(self, processor: Any, head_args: dict[str, Any]) -> KarpathyCollator:
+        return KarpathyCollator(processor)
+
+
+def _load_sample(s: dict[str, Any]) -> dict[str, Any]:
+    return {**s, "image": open_image(s["image_path"], f"imgid={s['imgid']}")}
+
+
+class KarpathyCollator:
+    """Per-caption batches: images + their captions (input_ids). Per-image batches: images, and all
+    their captions flattened as text_input_ids with text_ids (sentids) and text_image_ids (imgids)."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        images = [s["image"] for s in samples]
+        if "caption" in samples[0]:
+            batch: dict[str, Any] = self.processor(images, [s["caption"] for s in samples])
+            batch["sentid"] = torch.tensor([s["sentid"] for s in samples], dtype=torch.long)
+            batch["caption"] = [s["caption"] for s in samples]
+        else:
+            batch = self.processor(images=images)
+            text = self.processor.text([c for s in samples for c in s["captions"]])
+            batch["text_input_ids"] = text["input_ids"]
+            batch["text_attention_mask"] = text["attention_mask"]
+            batch["text_ids"] = torch.tensor([i for s in samples for i in s["sentids"]], dtype=torch.long)
+            batch["text_image_ids"] = torch.tensor(
+                [s["imgid"] for s in samples for _ in s["sentids"]], dtype=torch.long
+            )
+            batch["captions"] = [s["captions"] for s in samples]
+            if "gallery" in samples[0]:
+                batch["gallery"] = samples[0]["gallery"]
+        batch["sample_id"] = [s["sample_id"] for s in samples]
+        batch["imgid"] = torch.tensor([s["imgid"] for s in samples], dtype=torch.long)
+        batch["image_id"] = torch.tensor([s["image_id"] for s in samples], dtype=torch.long)
+        batch["image_path"] = [s["image_path"] for s in samples]
+        return batch

@@ -1,0 +1,130 @@
+"""Write the synthetic world as Visual7W telling: dataset_v7w_telling.json + images/v7w_<id>.jpg.
+
+Questions start with a W as in Visual7W (what / how / where), answers are short capitalised
+sentences with a full stop, and the 3 wrong choices are plausible for the question (other colours,
+neighbouring counts, the other corners), so only the image tells them apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .world import COLORS, Obj, Scene, image_rng, render, sample_scene
+from .writers import WRITERS
+
+DATASET_FILE = "dataset_v7w_telling.json"
+META_FILE = "synthetic_meta.json"
+DEFAULT_SPLITS = {"train": 1000, "val": 250}
+NUMBERS = ("None.", "One.", "Two.", "Three.", "Four.", "Five.")
+CORNERS = ("top left", "top right", "bottom left", "bottom right")
+MARGIN = 6.0  # px between an object's centre and the image's middle lines before "where" is asked
+
+
+def corner(obj: Obj, size: int, margin: float = MARGIN) -> str | None:
+    """The image quadrant holding the object's centre, None when it is too close to a middle line."""
+    cx, cy = obj.center
+    if abs(cx - size / 2) < margin or abs(cy - size / 2) < margin:
+        return None
+    return f"{'top' if cy < size / 2 else 'bottom'} {'left' if cx < size / 2 else 'right'}"
+
+
+def wrong_colors(scene: Scene, right: str, rng: np.random.Generator, n: int = 3) -> list[str]:
+    """Colours of other objects first (hard negatives), then random other colours."""
+    hard = sorted({o.color for o in scene.objects} - {right})
+    rest = [c for c in COLORS if c != right and c not in hard]
+    rng.shuffle(hard)
+    rng.shuffle(rest)
+    return (hard + rest)[:n]
+
+
+def _what(scene: Scene, rng: np.random.Generator) -> tuple[str, str, list[str]] | None:
+    cands = [o for o in scene.objects if scene.is_unique(o, ("shape",))]
+    if not cands:
+        return None
+    o = cands[int(rng.integers(len(cands)))]
+    wrong = [f"{c.capitalize()}." for c in wrong_colors(scene, o.color, rng)]
+    return f"What color is the {o.shape}?", f"{o.color.capitalize()}.", wrong
+
+
+def _how(scene: Scene, rng: np.random.Generator) -> tuple[str, str, list[str]]:
+    if rng.random() < 0.5:
+        color = list(COLORS)[int(rng.integers(len(COLORS)))]
+        n, question = scene.count(color=color), f"How many {color} shapes are there?"
+    else:
+        n, question = len(scene.objects), "How many shapes are there?"
+    wrong = [NUMBERS[k] for k in rng.permutation(5) if k != n][:3]
+    return question, NUMBERS[n], wrong
+
+
+def _where(scene: Scene, rng: np.random.Generator) -> tuple[str, str, list[str]] | None:
+    cands = [o for o in scene.objects if scene.is_unique(o) and corner(o, scene.width)]
+    if not cands:
+        return None
+    o = cands[int(rng.integers(len(cands)))]
+    right = corner(o, scene.width)
+    wrong = [f"In the {c} corner." for c in CORNERS if c != right]
+    return f"Where is the {o.color} {o.shape}?", f"In the {right} corner.", wrong
+
+
+ASKERS = {"what": _what, "how": _how, "where": _where}
+
+
+def questions(scene: Scene, rng: np.random.Generator) -> list[tuple[str, str, str, list[str]]]:
+    """(type, question, answer, 3 wrong choices) for each feasible W kind, in a random order."""
+    out = []
+    for kind in rng.permutation(list(ASKERS)):
+        qa = ASKERS[str(kind)](scene, rng)
+        if qa is not None:
+            out.append((str(kind), *qa))
+    return out
+
+
+@WRITERS.register("visual7w")
+def write_visual7w(
+    root: Path | str,
+    splits: dict[str, int] | None = None,
+    seed: int = 0,
+    image_size: int = 64,
+    test_splits: dict[str, int] | None = None,
+    min_objects: int = 1,
+    max_objects: int = 3,
+) -> dict[str, Any]:
+    """Write ``splits`` (and ``test_splits``: Visual7W's test split has answers too) as image counts
+    into one dataset JSON; return a summary (also ``root/synthetic_meta.json``)."""
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    sizes = {**dict(DEFAULT_SPLITS if splits is None else splits), **dict(test_splits or {})}
+    ids = np.random.default_rng([int(seed), 0x737]).choice(2_400_000, size=sum(sizes.values()), replace=False)
+    images, start, qa_id = [], 0, 0
+    summary: dict[str, Any] = {"seed": seed, "image_size": image_size, "splits": {}}
+    for split, n in sizes.items():
+        kinds: Counter[str] = Counter()
+        for image_id in sorted(int(i) + 1 for i in ids[start : start + n]):
+            scene = sample_scene(image_rng(seed, image_id, 0), image_id, image_size, min_objects, max_objects)
+            filename = f"v7w_{image_id}.jpg"
+            render(scene).save(root / "images" / filename, "JPEG", quality=95)
+            pairs = []
+            for kind, question, answer, wrong in questions(scene, image_rng(seed, image_id, 1)):
+                qa_id += 1
+                kinds[kind] += 1
+                pairs.append(
+                    {
+                        "qa_id": qa_id,
+                        "image_id": image_id,
+                        "question": question,
+                        "answer": answer,
+                        "multiple_choices": wrong,
+                        "type": kind,
+                    }
+                )
+            images.append({"image_id": image_id, "filename": filename, "split": split, "qa_pairs": pairs})
+        start += n
+        summary["splits"][split] = {"images": n, "questions": sum(kinds.values()), "types": dict(kinds)}
+    (root / DATASET_FILE).write_text(json.dumps({"images": images}, separators=(",", ":")), encoding="utf-8")
+    (root / META_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return {**summary, "root": str(root)}

@@ -1,0 +1,214 @@
+"""VCR 1.0 (visualcommonsense.com; rowanz/r2c) in its official layout.
+
+    <root>/train.jsonl  val.jsonl  test.jsonl     (vcr1annots.zip; test.jsonl has no labels)
+    <root>/vcr1images/<img_fn>                    (vcr1images.zip: lsmdc_<movie>/<clip>@<n>.jpg)
+    <root>/vcr1images/<metadata_fn>               (same name, .json: boxes [x1,y1,x2,y2,score], segms,
+                                                   names, width, height)
+
+Each line: ``movie, objects, img_fn, metadata_fn, question, answer_choices (4), rationale_choices (4),
+answer_label, rationale_label, annot_id, img_id, question_number, ...``. Texts are token lists in
+which an object reference is a list of indices into ``objects``. We render a reference as a tag made
+of the object's name and its rank among objects of that name (objects ["person", "person", "car"]
+-> person1, person2, car1; [0, 1] -> "person1 and person2"): readable by any tokenizer, stable
+across the 4+4 choices of a question, and what the synthetic world's questions are written with
+(r2c instead maps people to gender-neutral first names; boxes are not drawn: ViLT-style backbones
+see the whole image).
+
+QA->R contexts are the question + the ground-truth answer for labelled splits (the official QA->R).
+test.jsonl has no labels: it is predict-only, and its rationales are scored given each of the 4
+answers, which is what the leaderboard asks for (``leaderboard_rows``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData
+from vltasks.datamodules.visual7w import NUM_CHOICES, encode_pairs, load_sample
+
+_GLUE = re.compile(r" (?=[.,?!;:](?:\s|$)|n't\b|'(?:s|re|m|ll|ve|d)\b)")
+
+
+def annotations_file(root: Path, split: str) -> Path:
+    return root / f"{split}.jsonl"
+
+
+def object_tags(objects: list[str]) -> list[str]:
+    """One tag per detected object: its name and its rank among objects of that name, from 1."""
+    seen: dict[str, int] = {}
+    tags = []
+    for name in objects:
+        seen[name] = seen.get(name, 0) + 1
+        tags.append(f"{name}{seen[name]}")
+    return tags
+
+
+def render(tokens: list[Any], tags: list[str]) -> str:
+    """Token list with object references -> one string ("Is person1 happy ?" -> "Is person1 happy?")."""
+    words = [" and ".join(tags[i] for i in t) if isinstance(t, list) else t for t in tokens]
+    return _GLUE.sub("", " ".join(words))
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _tokens_problem(field: str, tokens: Any, n_objects: int) -> str | None:
+    if not isinstance(tokens, list) or not tokens:
+        return f"'{field}' must be a non-empty token list"
+    for t in tokens:
+        if isinstance(t, list):
+            bad = [i for i in t if not _is_int(i) or not 0 <= i < n_objects]
+            if bad or not t:
+                return f"'{field}': object index {bad or t} out of range ('objects' has {n_objects})"
+        elif not isinstance(t, str):
+            return f"'{field}': token {t!r} is neither a string nor a list of object indices"
+    return None
+
+
+def record_problem(rec: dict[str, Any], labeled: bool) -> str | None:
+    """What is wrong with one VCR line (None if nothing)."""
+    if not isinstance(rec.get("annot_id"), str) or not rec["annot_id"]:
+        return "needs a string 'annot_id'"
+    objects = rec.get("objects")
+    if not isinstance(objects, list) or not all(isinstance(o, str) for o in objects):
+        return "'objects' must be a list of names"
+    if not isinstance(rec.get("img_fn"), str) or not isinstance(rec.get("metadata_fn"), str):
+        return "needs 'img_fn' and 'metadata_fn' strings"
+    problem = _tokens_problem("question", rec.get("question"), len(objects))
+    for field in ("answer_choices", "rationale_choices"):
+        choices = rec.get(field)
+        if problem is None and (not isinstance(choices, list) or len(choices) != NUM_CHOICES):
+            problem = f"'{field}' must hold {NUM_CHOICES} token lists"
+        for k, c in enumerate(choices if problem is None else []):
+            problem = problem or _tokens_problem(f"{field}[{k}]", c, len(objects))
+    if problem is not None or not labeled:
+        return problem
+    for field in ("answer_label", "rationale_label"):
+        if field not in rec:
+            return f"missing '{field}' (other lines of this file have labels)"
+        if not _is_int(rec[field]) or not 0 <= rec[field] < NUM_CHOICES:
+            return f"'{field}' {rec[field]!r} out of range [0, {NUM_CHOICES})"
+    return None
+
+
+@READERS.register("vcr")
+class VCRData(TaskData):
+    format = "vcr"
+    options = {"check_images": True, "image_dir": "vcr1images"}
+
+    def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
+        path = annotations_file(self.root, split)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: annotations file not found for split {split!r}")
+        lines: list[tuple[int, Any]] = []
+        with path.open("r", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    lines.append((lineno, json.loads(line)))
+                except json.JSONDecodeError as e:
+                    problems.report(path, f"line {lineno}", f"malformed JSON ({e.msg} at column {e.colno})")
+        labeled = any(isinstance(r, dict) and "answer_label" in r for _, r in lines)
+        images = self.root / self.opts["image_dir"]
+        samples, seen = [], set()
+        for lineno, rec in lines:
+            if not isinstance(rec, dict):
+                problems.report(path, f"line {lineno}", "expected a JSON object")
+                continue
+            record = f"line {lineno} (annot_id={rec.get('annot_id')})"
+            problem = record_problem(rec, labeled)
+            if problem is None and rec["annot_id"] in seen:
+                problem = "duplicate annot_id"
+            if problem is not None:
+                problems.report(path, record, problem)
+                continue
+            image, meta = images / rec["img_fn"], images / rec["metadata_fn"]
+            missing = [p for p in (image, meta) if not p.is_file()] if self.opts["check_images"] else []
+            if missing:
+                what = "image" if missing[0] == image else "metadata"
+                problems.report(missing[0], record, f"{what} file not found")
+                continue
+            seen.add(rec["annot_id"])
+            tags = object_tags(rec["objects"])
+            samples.append(
+                {
+                    "sample_id": rec["annot_id"],
+                    "annot_id": rec["annot_id"],
+                    "image_path": str(image),
+                    "metadata_path": str(meta),
+                    "question": render(rec["question"], tags),
+                    "answers": [render(c, tags) for c in rec["answer_choices"]],
+                    "rationales": [render(c, tags) for c in rec["rationale_choices"]],
+                    "answer_label": rec.get("answer_label"),
+                    "rationale_label": rec.get("rationale_label"),
+                }
+            )
+        return samples
+
+    # -- what the head and tokenizer need --------------------------------------------------------
+    def head_args(self) -> dict[str, Any]:
+        return {"protocol": "vcr"}
+
+    def texts(self) -> Iterable[str]:
+        return [t for s in self.samples("train") for t in (s["question"], *s["answers"], *s["rationales"])]
+
+    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
+        return SampleDataset(samples, load_sample)
+
+    def collate(self, processor: Any, head_args: dict[str, Any]) -> VCRCollator:
+        return VCRCollator(processor)
+
+
+class VCRCollator:
+    """Q->A rows (question, answer_i) and QA->R rows (question + answer, rationale_j), flattened.
+
+    Labelled batches condition the rationales on the GT answer (B x 4 rows); unlabelled ones
+    (test.jsonl) on each answer in turn (B x 4 x 4 rows), as the leaderboard needs.
+    """
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = self.processor(images=[s["image"] for s in samples])
+        batch["answer_inputs"] = encode_pairs(
+            self.processor,
+            [s["question"] for s in samples for _ in s["answers"]],
+            [a for s in samples for a in s["answers"]],
+        )
+        labeled = all(s["answer_label"] is not None for s in samples)
+        given = [[s["answers"][s["answer_label"]]] if labeled else s["answers"] for s in samples]
+        batch["rationale_inputs"] = encode_pairs(
+            self.processor,
+            [f"{s['question']} {a}" for s, g in zip(samples, given) for a in g for _ in s["rationales"]],
+            [r for s, g in zip(samples, given) for _ in g for r in s["rationales"]],
+        )
+        for key in ("sample_id", "question", "answers", "rationales", "image_path"):
+            batch[key] = [s[key] for s in samples]
+        if labeled:
+            batch["answer_label"] = torch.tensor([s["answer_label"] for s in samples], dtype=torch.long)
+            batch["rationale_label"] = torch.tensor([s["rationale_label"] for s in samples], dtype=torch.long)
+            batch["targets"] = torch.stack([batch["answer_label"], batch["rationale_label"]], 1)
+        return batch
+
+
+def leaderboard_rows(predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Predictions on test.jsonl -> rows of the leaderboard CSV (r2c's eval_for_leaderboard.py):
+    annot_id, answer_0..3, rationale_conditioned_on_a{j}_0..3 for j in 0..3."""
+    rows = []
+    for p in predictions:
+        if "rationale_probs_given_answers" not in p:
+            raise ValueError(f"annot_id={p.get('annot_id')}: leaderboard rows need test-split predictions")
+        row: dict[str, Any] = {"annot_id": p["annot_id"]}
+        row.update({f"answer_{i}": v for i, v in enumerate(p["answer_probs"])})
+        for j, probs in enumerate(p["rationale_probs_given_answers"]):
+            row.update({f"rationale_conditioned_on_a{j}_{i}": v for i, v in enumerate(probs)})
+        rows.append(row)
+    return rows

@@ -1,0 +1,171 @@
+"""Visual7W telling (multiple choice) in its official layout (Zhu et al., CVPR 2016).
+
+    <root>/dataset_v7w_telling.json   (dataset_v7w_telling.zip; the toolkit renames it dataset.json,
+                                       which is read when the original name is absent)
+    <root>/images/v7w_<image_id>.jpg  (visual7w_images.zip)
+
+One JSON holds every split: ``{"images": [{"image_id", "filename", "split", "qa_pairs": [{"qa_id",
+"image_id", "question", "answer", "multiple_choices": [3 wrong], "type"}]}]}``. The 4 candidates are
+the answer and the 3 wrong choices in an order drawn from (shuffle_seed, qa_id): deterministic, and
+the answer's position carries no signal. The official score compares the chosen candidate's text
+with the answer (lower-cased), which is what the metric does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, load_json, open_image
+
+DATASET_FILES = ("dataset_v7w_telling.json", "dataset.json")
+NUM_CHOICES = 4
+TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _text(x: Any) -> bool:
+    return isinstance(x, str) and bool(x.strip())
+
+
+def encode_pairs(processor: Any, first: list[str], second: list[str]) -> dict[str, torch.Tensor]:
+    """(context, candidate) text pairs with the backbone's tokenizer: segment ids tell them apart."""
+    enc = processor.tokenizer(
+        first,
+        second,
+        padding="longest",
+        truncation=True,
+        max_length=processor.max_text_len,
+        return_tensors="pt",
+    )
+    return {k: v for k, v in enc.items() if k in TEXT_KEYS}
+
+
+def candidate_order(seed: int, qa_id: int, n: int = NUM_CHOICES) -> list[int]:
+    """Position -> index into [answer, *multiple_choices]; a fixed permutation per question."""
+    return [int(i) for i in np.random.default_rng([int(seed), int(qa_id)]).permutation(n)]
+
+
+@READERS.register("visual7w")
+class Visual7WData(TaskData):
+    format = "visual7w"
+    options = {"check_images": True, "shuffle_seed": 0, "image_dir": "images"}
+
+    def dataset_file(self) -> Path:
+        for name in DATASET_FILES:
+            if (self.root / name).is_file():
+                return self.root / name
+        raise FileNotFoundError(f"{self.root}: neither of {', '.join(DATASET_FILES)} found")
+
+    def _images(self) -> tuple[Path, list[Any]]:
+        if "_file" not in self.__dict__:  # one JSON for all splits: parsed once
+            path = self.dataset_file()
+            data = load_json(path)
+            if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+                raise ValueError(f"{path}: expected an object with an 'images' list")
+            self._file = (path, data["images"])
+        return self._file
+
+    def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
+        path, images = self._images()
+        samples: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for i, img in enumerate(images):
+            ok = isinstance(img, dict)
+            if ok and img.get("split") != split and isinstance(img.get("split"), str):
+                continue
+            record = f"image #{i} (image_id={img.get('image_id') if ok else None})"
+            if not ok or not _is_int(img.get("image_id")) or not _text(img.get("filename")):
+                problems.report(path, record, "needs an integer 'image_id' and a 'filename'")
+                continue
+            if not isinstance(img.get("split"), str) or not isinstance(img.get("qa_pairs"), list):
+                problems.report(path, record, "needs a 'split' string and a 'qa_pairs' list")
+                continue
+            image = self.root / self.opts["image_dir"] / img["filename"]
+            for qa in img["qa_pairs"]:
+                sample = self._sample(path, qa, image, img, problems, seen)
+                if sample is not None:
+                    seen.add(sample["qa_id"])
+                    samples.append(sample)
+        return samples
+
+    def _sample(
+        self, path: Path, qa: Any, image: Path, img: dict, problems: Problems, seen: set[int]
+    ) -> dict[str, Any] | None:
+        qa_id = qa.get("qa_id") if isinstance(qa, dict) else None
+        record = f"qa_id={qa_id} (image_id={img['image_id']})"
+        wrong = qa.get("multiple_choices") if isinstance(qa, dict) else None
+        problem = None
+        if not _is_int(qa_id):
+            problem = "needs an integer 'qa_id'"
+        elif qa_id in seen:
+            problem = "duplicate qa_id"
+        elif not _text(qa.get("question")) or not _text(qa.get("answer")):
+            problem = "empty or missing 'question' or 'answer'"
+        elif not isinstance(wrong, list) or len(wrong) != NUM_CHOICES - 1 or not all(map(_text, wrong)):
+            problem = f"'multiple_choices' must hold {NUM_CHOICES - 1} non-empty strings"
+        elif self.opts["check_images"] and not image.is_file():
+            path, problem = image, "image file not found"
+        if problem is not None:
+            problems.report(path, record, problem)
+            return None
+        texts = [qa["answer"], *wrong]
+        order = candidate_order(self.opts["shuffle_seed"], qa_id)
+        return {
+            "sample_id": str(qa_id),
+            "qa_id": qa_id,
+            "image_id": img["image_id"],
+            "image_path": str(image),
+            "question": qa["question"].strip(),
+            "answer": qa["answer"],
+            "candidates": [texts[k] for k in order],
+            "label": order.index(0),
+            "question_type": str(qa.get("type") or ""),
+        }
+
+    # -- what the head and tokenizer need --------------------------------------------------------
+    def head_args(self) -> dict[str, Any]:
+        types = sorted({s["question_type"] for s in self.samples("train")} - {""})
+        return {"protocol": "visual7w", "question_types": types}
+
+    def texts(self) -> Iterable[str]:
+        return [t for s in self.samples("train") for t in (s["question"], *s["candidates"])]
+
+    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
+        return SampleDataset(samples, load_sample)
+
+    def collate(self, processor: Any, head_args: dict[str, Any]) -> Visual7WCollator:
+        return Visual7WCollator(processor)
+
+
+def load_sample(s: dict[str, Any]) -> dict[str, Any]:
+    return {**s, "image": open_image(s["image_path"], f"sample {s['sample_id']}")}
+
+
+class Visual7WCollator:
+    """Images once per sample; (question, candidate) pairs flattened to B x K rows (the head
+    repeats each image for its K rows)."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = self.processor(images=[s["image"] for s in samples])
+        batch["answer_inputs"] = encode_pairs(
+            self.processor,
+            [s["question"] for s in samples for _ in s["candidates"]],
+            [c for s in samples for c in s["candidates"]],
+        )
+        batch["sample_id"] = [s["sample_id"] for s in samples]
+        batch["qa_id"] = torch.tensor([s["qa_id"] for s in samples], dtype=torch.long)
+        for key in ("question", "candidates", "answer", "question_type", "image_path"):
+            batch[key] = [s[key] for s in samples]
+        batch["answer_label"] = torch.tensor([s["label"] for s in samples], dtype=torch.long)
+        batch["targets"] = batch["answer_label"]  # tells the task module that eval loss is defined
+        return batch

@@ -1,0 +1,136 @@
+"""Referring expression comprehension: one box per expression, regressed from the fused features.
+
+Boxes are normalized (cx, cy, w, h) through a sigmoid, relative to the original image, so they do
+not depend on how the processor resizes; predictions go back to pixels with the image size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchvision.ops import box_convert, box_iou, generalized_box_iou_loss
+from vltasks.heads.base import HEADS, Head
+
+from vltasks.backbones.base import Features
+from vltasks.metrics import GroundingAccuracy
+
+POOLINGS = ("tokens", "pooled")
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(d_in, d_hidden),
+        nn.LayerNorm(d_hidden),
+        nn.GELU(),
+        nn.Dropout(dropout),
+        nn.Linear(d_hidden, d_out),
+    )
+
+
+def to_pixels_xyxy(boxes: Tensor, image_size: Tensor) -> Tensor:
+    """Normalized cxcywh [N, 4] -> pixel xyxy clamped to the image (as TransVG evaluates)."""
+    wh = image_size.to(boxes).repeat(1, 2)
+    xyxy = box_convert(boxes, "cxcywh", "xyxy") * wh
+    return torch.minimum(xyxy.clamp(min=0), wh)
+
+
+@HEADS.register("grounding")
+class GroundingHead(Head):
+    """A box from the fused tokens: each token proposes a box, a softmax over tokens picks and
+    blends them (``pooling="tokens"``, the default: the image patch that holds the referent points
+    at it); or one MLP on the pooled vector (``pooling="pooled"``, TransVG's [REG] token style).
+
+    Loss: L1 on normalized cxcywh (summed over the 4 coordinates) + generalized IoU, weighted 5 and 2
+    as in DETR / TransVG. Metric: Acc@0.5 (IoU >= 0.5 on pixel xyxy boxes, no +1), keyed with the
+    evaluated split (``acc@0.5_testA``), which the batch carries (``eval_splits`` from the data only
+    names a stage's split on a process that saw no batch).
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        eval_splits: dict[str, str] | None = None,
+        pooling: str = "tokens",
+        l1_weight: float = 5.0,
+        giou_weight: float = 2.0,
+        iou_threshold: float = 0.5,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"grounding head: pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling, self.l1_weight, self.giou_weight = pooling, l1_weight, giou_weight
+        self.iou_threshold = iou_threshold
+        self.eval_splits = dict(eval_splits or {})
+        self.postfix = f"@{iou_threshold:g}"  # metric keys: "acc" + "@0.5" + "_<split>"
+        val = self.eval_splits.get("val")
+        self.monitor = f"acc{self.postfix}_{val}" if val else f"acc{self.postfix}"
+        self.box = _mlp(hidden_size, 2 * hidden_size, 4, dropout)
+        self.score = nn.Linear(hidden_size, 1) if pooling == "tokens" else None
+
+    def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
+        if self.score is None:
+            return {"boxes": self.box(features.pooled).sigmoid()}
+        tokens = features.tokens
+        scores = self.score(tokens).squeeze(-1)
+        if features.mask is not None:
+            scores = scores.masked_fill(features.mask == 0, torch.finfo(scores.dtype).min)
+        weights = scores.softmax(dim=-1)
+        logits = torch.einsum("bl,bld->bd", weights, self.box(tokens))
+        return {"boxes": logits.sigmoid(), "weights": weights}
+
+    def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
+        pred, target = outputs["boxes"].float(), batch["targets"].to(outputs["boxes"]).float()
+        l1 = (pred - target).abs().sum(-1).mean()
+        giou = generalized_box_iou_loss(
+            box_convert(pred, "cxcywh", "xyxy"), box_convert(target, "cxcywh", "xyxy"), reduction="mean"
+        )
+        return self.l1_weight * l1 + self.giou_weight * giou
+
+    def _pixel_boxes(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
+        return to_pixels_xyxy(outputs["boxes"].detach().float(), batch["image_size"])
+
+    def predict(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> list[dict[str, Any]]:
+        """``[{"sent_id", "ref_id", "image_id", "bbox": [x, y, w, h]}]``, bbox in image pixels (COCO)."""
+        xywh = box_convert(self._pixel_boxes(outputs, batch), "xyxy", "xywh").cpu().tolist()
+        ids = zip(batch["sent_id"].tolist(), batch["ref_id"].tolist(), batch["image_id"].tolist())
+        return [
+            {"sent_id": int(s), "ref_id": int(r), "image_id": int(i), "bbox": [round(v, 2) for v in box]}
+            for (s, r, i), box in zip(ids, xywh)
+        ]
+
+    def metrics(self) -> MetricCollection:
+        accuracy = GroundingAccuracy(iou_threshold=self.iou_threshold, box_format="xyxy")
+        return MetricCollection({"acc": accuracy}, postfix=self.postfix)  # module names cannot hold "."
+
+    def update_metrics(
+        self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
+    ) -> None:
+        splits = set(batch["split"])
+        if len(splits) != 1:
+            raise ValueError(f"grounding head: one evaluation batch mixes splits {sorted(splits)}")
+        metrics.postfix = f"{self.postfix}_{splits.pop()}"  # the keys name the split evaluated
+        gt = box_convert(batch["gt_bbox"].float(), "xywh", "xyxy")
+        metrics["acc"].update(self._pixel_boxes(outputs, batch), gt, ids=batch["sample_id"])
+
+    def on_eval_epoch_end(self, backbone: Any, metrics: MetricCollection, stage: str) -> None:
+        """A process that saw no batch names the split from the config, like the others."""
+        if metrics.postfix == self.postfix and self.eval_splits.get(stage):
+            metrics.postfix = f"{self.postfix}_{self.eval_splits[stage]}"
+
+    @torch.no_grad()
+    def describe(self, outputs: dict[str, Tensor], batch: dict[str, Any], i: int) -> str:
+        """Expression, predicted and GT boxes (pixels, x y w h) and their IoU, for TensorBoard."""
+        pred = self._pixel_boxes(
+            {"boxes": outputs["boxes"][i : i + 1]}, {"image_size": batch["image_size"][i : i + 1]}
+        )
+        gt = box_convert(batch["gt_bbox"][i : i + 1].float(), "xywh", "xyxy")
+        iou = box_iou(pred.cpu(), gt.cpu())[0, 0].item()
+
+        def fmt(b: Tensor) -> str:
+            return " ".join(f"{v:.0f}" for v in box_convert(b, "xyxy", "xywh")[0].tolist())
+
+        return f"{batch['expression'][i]}\npred: {fmt(pred.cpu())}\nGT: {fmt(gt.cpu())}  IoU {iou:.2f}"

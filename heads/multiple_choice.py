@@ -1,0 +1,158 @@
+"""Multiple choice: each (image, context + candidate) pair gets one logit, CE over the candidates.
+
+VCR (Zellers et al. 2019) asks twice per question: Q->A over 4 answers and QA->R over 4 rationales
+given the ground-truth answer; Q->AR counts a question right when both are. Visual7W telling asks
+once over 4 answers. The collate flattens B samples x K candidates into rows; `run` repeats each
+image for its rows and calls the backbone once per candidate set (chunked, so 16 rationale rows per
+test question do not multiply the image memory at once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from vltasks.heads.base import HEADS, Head
+
+from vltasks.backbones.base import Features
+from vltasks.metrics import MultipleChoiceAccuracy, VCRAccuracy
+
+GROUPS = {"vcr": ("answer", "rationale"), "visual7w": ("answer",)}
+IMAGE_KEYS = ("pixel_values", "pixel_mask")
+
+
+@HEADS.register("multiple_choice")
+class MultipleChoiceHead(Head):
+    """One scorer per candidate set (answers; rationales for VCR) on the fused pooled vector."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        protocol: str = "visual7w",
+        num_choices: int = 4,
+        question_types: list[str] | None = None,
+        dropout: float = 0.0,
+        max_rows: int = 512,
+    ) -> None:
+        super().__init__()
+        if protocol not in GROUPS:
+            raise ValueError(
+                f"multiple_choice head: protocol must be one of {sorted(GROUPS)}, got {protocol!r}"
+            )
+        self.protocol = protocol
+        self.num_choices = num_choices
+        self.question_types = list(question_types or [])
+        self.max_rows = max_rows  # backbone rows per call
+        self.monitor = "q2ar" if protocol == "vcr" else "accuracy"
+        self.scorers = nn.ModuleDict(
+            {
+                g: nn.Sequential(
+                    nn.Linear(hidden_size, 2 * hidden_size),
+                    nn.LayerNorm(2 * hidden_size),
+                    nn.GELU(),
+                    nn.Dropout(dropout),
+                    nn.Linear(2 * hidden_size, 1),
+                )
+                for g in GROUPS[protocol]
+            }
+        )
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def forward(self, features: Features, batch: dict[str, Any], group: str = "answer") -> dict[str, Tensor]:
+        """One logit per row (an image with one context + candidate)."""
+        return {"logits": self.scorers[group](features.pooled).squeeze(-1)}
+
+    def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Tensor]:
+        n_samples = len(batch["sample_id"])
+        out: dict[str, Tensor] = {}
+        for group in GROUPS[self.protocol]:
+            inputs = batch.get(f"{group}_inputs")
+            if inputs is None:
+                continue
+            rows = inputs["input_ids"].shape[0]
+            image_of_row = torch.arange(rows, device=inputs["input_ids"].device) // (rows // n_samples)
+            logits = []
+            for start in range(0, rows, self.max_rows):
+                part = slice(start, start + self.max_rows)
+                sub = {k: v[part] for k, v in inputs.items()}
+                sub.update({k: batch[k][image_of_row[part]] for k in IMAGE_KEYS if k in batch})
+                logits.append(self(backbone(sub), batch, group)["logits"])
+            scores = torch.cat(logits).view(n_samples, -1, self.num_choices)
+            out[f"{group}_logits"] = scores.squeeze(1) if scores.shape[1] == 1 else scores
+        return out
+
+    def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
+        if "answer_label" not in batch:
+            raise ValueError("multiple_choice head: this batch has no labels (a predict-only split?)")
+        loss = F.cross_entropy(outputs["answer_logits"], batch["answer_label"])
+        if "rationale_logits" in outputs:
+            loss = loss + F.cross_entropy(outputs["rationale_logits"], batch["rationale_label"])
+        return loss
+
+    # -- predictions and metrics -----------------------------------------------------------------
+    def _chosen(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> list[str]:
+        picks = outputs["answer_logits"].argmax(-1).tolist()
+        return [c[k] for c, k in zip(batch["candidates"], picks)]
+
+    def predict(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.protocol == "visual7w":  # visual7w-toolkit's results format (evaluate.py --mode mc)
+            return [
+                {"qa_id": int(q), "question": text, "candidates": [{"answer": a}]}
+                for q, text, a in zip(
+                    batch["qa_id"].tolist(), batch["question"], self._chosen(outputs, batch)
+                )
+            ]
+        answers = outputs["answer_logits"].float().softmax(-1).tolist()
+        rationales = outputs["rationale_logits"].float().softmax(-1).tolist()
+        key = "rationale_probs" if "answer_label" in batch else "rationale_probs_given_answers"
+        return [
+            {"annot_id": sid, "answer_probs": a, key: r}
+            for sid, a, r in zip(batch["sample_id"], answers, rationales)
+        ]
+
+    def metrics(self) -> MetricCollection:
+        if self.protocol == "vcr":
+            return MetricCollection({"vcr": VCRAccuracy()})  # logs q2a, qa2r, q2ar
+        per_type = {f"accuracy_{t}": MultipleChoiceAccuracy() for t in self.question_types}
+        return MetricCollection({"accuracy": MultipleChoiceAccuracy(), **per_type})
+
+    def update_metrics(
+        self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
+    ) -> None:
+        if "answer_label" not in batch:
+            return  # test.jsonl: no labels, predict only
+        if self.protocol == "vcr":
+            metrics["vcr"].update(
+                outputs["answer_logits"],
+                batch["answer_label"],
+                outputs["rationale_logits"],
+                batch["rationale_label"],
+                ids=batch["sample_id"],
+            )
+            return
+        chosen, truth, ids = self._chosen(outputs, batch), batch["answer"], batch["qa_id"]
+        metrics["accuracy"].update(chosen, truth, ids=ids)
+        for t in self.question_types:
+            keep = [i for i, qt in enumerate(batch["question_type"]) if qt == t]
+            if keep:
+                metrics[f"accuracy_{t}"].update(
+                    [chosen[i] for i in keep], [truth[i] for i in keep], ids[keep]
+                )
+
+    @torch.no_grad()
+    def describe(self, outputs: dict[str, Tensor], batch: dict[str, Any], i: int) -> str:
+        """Question, chosen candidates with their probability, and the right ones."""
+        a = outputs["answer_logits"][i].float().softmax(-1)
+        answers = batch.get("candidates") or batch["answers"]
+        label = batch.get("answer_label")
+        lines = [f"Q: {batch['question'][i]}", f"pred: {answers[i][int(a.argmax())]} ({float(a.max()):.2f})"]
+        if label is not None:
+            lines.append(f"GT: {answers[i][int(label[i])]}")
+        if "rationale_logits" in outputs and outputs["rationale_logits"].ndim == 2:
+            r = outputs["rationale_logits"][i].float().softmax(-1)
+            lines.append(f"R pred: {batch['rationales'][i][int(r.argmax())]} ({float(r.max()):.2f})")
+            lines.append(f"R GT: {batch['rationales'][i][int(batch['rationale_label'][i])]}")
+        return "\n".join(lines)

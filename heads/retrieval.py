@@ -1,0 +1,204 @@
+"""Image-text retrieval (COCO 5k / Flickr30k 1k): ITC + ITM training, ITC top-k -> ITM re-ranking.
+
+Needs a backbone with ``dual`` and ``fusion`` that offers three parts (ClipBackbone does):
+``dual_image(pixel_values) -> (embeds [B, E], tokens [B, P, Dv])``,
+``dual_text(input_ids, attention_mask) -> (embeds [B, E], tokens [B, T, Dt])`` and
+``fuse_pairs(image_tokens, text_tokens, input_ids, attention_mask) -> pooled [B, D]``.
+
+Training batches hold one caption per sample: ITC (symmetric InfoNCE, global negatives under DDP)
+plus ITM on the positives and one ITC-mined hard negative per image and per caption (ALBEF).
+Evaluation batches hold images with all their captions; image features are computed once, and at the
+epoch's end ITC picks the top-k per query both ways and ITM re-scores them (score = ITM log-odds
++ ``itc_weight`` x cosine). Reported: txt_r1/5/10, img_r1/5/10, means and r_mean after re-ranking,
+and the same with an ``itc_`` prefix before it. Predict: per image, the ``predict_top`` caption ids
+(sentids) of the split ranked by the same two stages: ``{"image_id", "ranked_text_ids"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from vltasks.heads.base import HEADS, Head
+from vltasks.heads.retrieval_rerank import RetrievalCache, rerank_recalls
+
+from vltasks.backbones.base import Features
+from vltasks.objectives import LearnableTemperature, itc_loss, itm_loss, sample_itm_hard_negatives
+
+
+def _pad(seqs: list[Tensor], pad_id: int) -> tuple[Tensor, Tensor]:
+    """Right-padded ids and attention mask from variable-length token id rows."""
+    width = max(int(s.numel()) for s in seqs)
+    ids = seqs[0].new_full((len(seqs), width), pad_id)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        ids[i, : s.numel()], mask[i, : s.numel()] = s, 1
+    return ids, mask
+
+
+@HEADS.register("retrieval")
+class RetrievalHead(Head):
+    needs = frozenset({"dual", "fusion"})
+    monitor = "r_mean"
+
+    def __init__(
+        self,
+        hidden_size: int,
+        k_test: int = 128,
+        itm_weight: float = 1.0,
+        itc_weight: float = 0.0,
+        init_temperature: float = 0.07,
+        rerank_batch: int = 128,
+        predict_top: int = 10,
+        cache_dtype: str = "float32",
+    ) -> None:
+        super().__init__()
+        self.k_test, self.itm_weight, self.itc_weight = int(k_test), float(itm_weight), float(itc_weight)
+        self.rerank_batch, self.predict_top = int(rerank_batch), int(predict_top)
+        self.cache_dtype = getattr(torch, cache_dtype)
+        self.temperature = LearnableTemperature(init_temperature)
+        self.itm = nn.Linear(hidden_size, 2)
+        self._gallery: tuple[Any, ...] | None = None
+
+    def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:  # pragma: no cover
+        raise NotImplementedError("the retrieval head calls the backbone's parts itself: use run()")
+
+    def match_score(self, backbone: Any, image_tokens: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
+        """ITM log-odds of a match for pairs (image_tokens[i], caption i)."""
+        _, text_tokens = backbone.dual_text(ids, mask)
+        logits = self.itm(backbone.fuse_pairs(image_tokens, text_tokens, ids, mask)).float()
+        return logits[:, 1] - logits[:, 0]
+
+    # -- batches ---------------------------------------------------------------------------------
+    def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Any]:
+        image_embeds, image_tokens = backbone.dual_image(batch["pixel_values"])
+        if "text_input_ids" in batch:  # evaluation: images with all their captions
+            text_embeds, _ = backbone.dual_text(batch["text_input_ids"], batch["text_attention_mask"])
+            out = {"image_embeds": image_embeds, "image_tokens": image_tokens, "text_embeds": text_embeds}
+            if "gallery" in batch:
+                out["ranked"] = self._rank_gallery(backbone, image_embeds, image_tokens, batch["gallery"])
+            return out
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        text_embeds, text_tokens = backbone.dual_text(ids, mask)
+        with torch.no_grad():
+            sim = F.normalize(image_embeds, dim=-1) @ F.normalize(text_embeds, dim=-1).T * self.temperature()
+            same = batch["imgid"][:, None] == batch["imgid"][None, :]
+        n = ids.shape[0]
+        idx_i, idx_t = torch.arange(n, device=ids.device), torch.arange(n, device=ids.device)
+        if not bool(same.all()):  # a batch of one image's captions has no negative to draw
+            neg_t, neg_i = sample_itm_hard_negatives(sim, sim.T, same_image_mask=same)
+            idx_i, idx_t = torch.cat([idx_i, idx_i, neg_i]), torch.cat([idx_t, neg_t, idx_t])
+        pooled = backbone.fuse_pairs(image_tokens[idx_i], text_tokens[idx_t], ids[idx_t], mask[idx_t])
+        labels = (torch.arange(idx_i.numel(), device=ids.device) < n).long()
+        return {
+            "image_embeds": image_embeds,
+            "text_embeds": text_embeds,
+            "logit_scale": self.temperature(),
+            "itm_logits": self.itm(pooled),
+            "itm_labels": labels,
+        }
+
+    def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> Tensor:
+        itc = itc_loss(outputs["image_embeds"], outputs["text_embeds"], logit_scale=outputs["logit_scale"])
+        return itc + self.itm_weight * itm_loss(outputs["itm_logits"], outputs["itm_labels"])
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def metrics(self) -> MetricCollection:
+        return MetricCollection({"retrieval": RetrievalCache(cache_dtype=self.cache_dtype)})
+
+    def update_metrics(
+        self, metrics: MetricCollection, outputs: dict[str, Any], batch: dict[str, Any]
+    ) -> None:
+        if "text_input_ids" not in batch:
+            raise ValueError("retrieval evaluation needs per-image batches (images with all their captions)")
+        metrics["retrieval"].update(
+            batch["imgid"],
+            outputs["image_embeds"],
+            outputs["image_tokens"].to(self.cache_dtype),
+            batch["text_ids"],
+            batch["text_image_ids"],
+            outputs["text_embeds"],
+            batch["text_input_ids"],
+            batch["text_attention_mask"],
+        )
+
+    @torch.no_grad()
+    def on_eval_epoch_end(self, backbone: Any, metrics: MetricCollection, stage: str) -> None:
+        """Gather every process's states, re-rank the ITC top-k with ITM, store the recalls."""
+        cache: RetrievalCache = metrics["retrieval"]  # type: ignore[assignment]
+        with cache.sync_context(should_sync=True, should_unsync=True):
+            items = cache.collect()
+        if items["image_ids"].numel() == 0:
+            return
+        pad_id = int(getattr(backbone.processor.tokenizer, "pad_token_id", None) or 0)
+        dtype = next(self.itm.parameters()).dtype
+
+        def score(images: Tensor, texts: Tensor) -> Tensor:
+            seqs = [
+                items["token_ids"][s : s + n]
+                for s, n in zip(items["starts"][texts].tolist(), items["lengths"][texts].tolist())
+            ]
+            ids, mask = _pad(seqs, pad_id)
+            itm = self.match_score(backbone, items["image_tokens"][images].to(dtype), ids, mask)
+            if self.itc_weight:
+                pair = F.cosine_similarity(items["image_embeds"][images], items["text_embeds"][texts], dim=-1)
+                itm = itm + self.itc_weight * pair
+            return itm
+
+        cache.result = rerank_recalls(items, score, self.k_test, self.rerank_batch)
+
+    # -- predictions -----------------------------------------------------------------------------
+    def _rank_gallery(
+        self, backbone: Any, image_embeds: Tensor, image_tokens: Tensor, gallery: Any
+    ) -> list[list[int]]:
+        """Per image: ITC top-k over the split's captions, re-scored by ITM, best `predict_top` ids."""
+        params = list(backbone.parameters())
+        key = (gallery.key, id(backbone), params[0]._version, params[-1]._version)
+        if self._gallery is None or self._gallery[0] != key:  # encode the captions once per weights
+            enc = backbone.processor.text(list(gallery.texts))
+            ids, mask = (
+                enc["input_ids"].to(image_embeds.device),
+                enc["attention_mask"].to(image_embeds.device),
+            )
+            embeds = torch.cat(
+                [
+                    backbone.dual_text(i, m)[0]
+                    for i, m in zip(ids.split(self.rerank_batch), mask.split(self.rerank_batch))
+                ]
+            )
+            self._gallery = (key, F.normalize(embeds.float(), dim=-1), ids, mask)
+        _, gal, ids, mask = self._gallery
+        k = min(self.k_test, gal.shape[0])
+        n = min(max(k, self.predict_top), gal.shape[0])  # beyond the re-scored k: ITC order
+        top = (F.normalize(image_embeds.float(), dim=-1) @ gal.T).topk(n, dim=1).indices
+        out = []
+        for i in range(top.shape[0]):
+            cand = top[i, :k]
+            s = self.match_score(backbone, image_tokens[i : i + 1].expand(k, -1, -1), ids[cand], mask[cand])
+            order = torch.cat([cand[torch.argsort(s, descending=True, stable=True)], top[i, k:]])
+            out.append([int(gallery.text_ids[j]) for j in order[: self.predict_top].tolist()])
+        return out
+
+    def predict(self, outputs: dict[str, Any], batch: dict[str, Any]) -> list[dict[str, Any]]:
+        if "ranked" not in outputs:
+            raise ValueError("retrieval predictions need the predict split's caption gallery in the batch")
+        return [
+            {"image_id": int(i), "ranked_text_ids": r}
+            for i, r in zip(batch["image_id"].tolist(), outputs["ranked"])
+        ]
+
+    @torch.no_grad()
+    def describe(self, outputs: dict[str, Any], batch: dict[str, Any], i: int) -> str:
+        """The batch caption closest to image i by ITC, against its first reference."""
+        sim = F.normalize(outputs["text_embeds"].float(), dim=-1) @ F.normalize(
+            outputs["image_embeds"][i].float(), dim=0
+        )
+        best = int(sim.argmax())
+        hit = int(batch["text_image_ids"][best]) == int(batch["imgid"][i])
+        texts = [c for caps in batch["captions"] for c in caps]
+        return (
+            f"nearest caption ({'right' if hit else 'wrong'}): {texts[best]}\nGT: {batch['captions'][i][0]}"
+        )

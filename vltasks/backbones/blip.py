@@ -1,0 +1,201 @@
+"""BLIP adapter: ViT image encoder shared by a text encoder (unimodal for ITC, cross-attending to the
+image for fusion/ITM) and a causal text decoder (captioning), as in the BLIP paper.
+
+The parts carry transformers' own names (``vision_model``, ``text_encoder``, ``vision_proj``,
+``text_proj``, ``itm_head``, ``text_decoder``), so one directory written by ``save_pretrained`` holds
+the union of ``BlipForImageTextRetrieval`` and ``BlipForConditionalGeneration``: each of those classes
+loads it, and this adapter loads either hub layout (the part the checkpoint lacks starts random).
+The decoder starts from ``text_config.bos_token_id`` ([DEC] on the hub; [CLS] for tiny presets,
+whose tokenizer has no [DEC]: the decoder has its own embeddings, so the id needs no new token).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import (
+    AutoImageProcessor,
+    AutoTokenizer,
+    BlipConfig,
+    BlipImageProcessor,
+    BlipTextConfig,
+    BlipVisionConfig,
+)
+from transformers.models.blip.modeling_blip import BlipPreTrainedModel, BlipVisionModel
+from transformers.models.blip.modeling_blip_text import BlipTextLMHeadModel, BlipTextModel
+
+from vltasks.backbones.base import Backbone, Features, VLProcessor
+
+
+class BlipVLModel(BlipPreTrainedModel):
+    """BlipForImageTextRetrieval + BlipForConditionalGeneration with one vision encoder."""
+
+    main_input_name = "pixel_values"
+    _tied_weights_keys = {
+        "text_decoder.cls.predictions.decoder.bias": "text_decoder.cls.predictions.bias",
+        "text_decoder.cls.predictions.decoder.weight": "text_decoder.bert.embeddings.word_embeddings.weight",
+    }
+
+    def __init__(self, config: BlipConfig) -> None:
+        super().__init__(config)
+        text, vision = config.text_config, config.vision_config
+        self.vision_model = BlipVisionModel(vision)
+        self.text_encoder = BlipTextModel(text, add_pooling_layer=False)
+        self.vision_proj = nn.Linear(vision.hidden_size, config.image_text_hidden_size)
+        self.text_proj = nn.Linear(text.hidden_size, config.image_text_hidden_size)
+        self.itm_head = nn.Linear(text.hidden_size, 2)
+        self.text_decoder = BlipTextLMHeadModel(text)
+        self.post_init()
+
+
+class BlipBackbone(Backbone):
+    family = "blip"
+    capabilities = frozenset({"dual", "fusion", "decoder"})
+
+    def __init__(self, model: BlipVLModel, processor: VLProcessor) -> None:
+        super().__init__(processor)
+        self.model = model
+        self.hidden_size = model.config.text_config.hidden_size
+        self.embed_dim = model.config.image_text_hidden_size
+
+    # -- parts, for heads that call the encoders separately (ITC, ITM re-ranking, decoding) --------
+    def encode_image(self, pixel_values: Tensor) -> Tensor:
+        """Vision tokens [B, P, Dv] ([CLS] first)."""
+        return self.model.vision_model(pixel_values=pixel_values).last_hidden_state
+
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Unimodal text tokens [B, T, Dt]: the text encoder without cross-attention."""
+        return self.model.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def fuse(self, image_tokens: Tensor, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Fused tokens [B, T, Dt]: the text encoder cross-attending to the image (BLIP's ITM)."""
+        return self.model.text_encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            encoder_hidden_states=image_tokens,
+            encoder_attention_mask=_ones(image_tokens),
+        ).last_hidden_state
+
+    def itm_logits(self, fused: Tensor) -> Tensor:
+        """The checkpoint's own ITM head on the fused [CLS]: [B, 2] (no match, match)."""
+        return self.model.itm_head(fused[:, 0])
+
+    def forward(self, batch: dict[str, Any]) -> Features:
+        image = self.encode_image(batch["pixel_values"])
+        feats = Features(image_tokens=image, image_embeds=self.model.vision_proj(image[:, 0]))
+        if "input_ids" in batch:
+            ids, mask = batch["input_ids"], batch["attention_mask"]
+            text = self.encode_text(ids, mask)
+            fused = self.fuse(image, ids, mask)
+            feats.text_tokens, feats.text_embeds = text, self.model.text_proj(text[:, 0])
+            feats.tokens, feats.mask, feats.pooled = fused, mask, fused[:, 0]
+        return feats
+
+    # -- decoder -----------------------------------------------------------------------------------
+    @property
+    def bos_token_id(self) -> int:
+        return int(self.model.config.text_config.bos_token_id)
+
+    def decoder_inputs(self, input_ids: Tensor) -> Tensor:
+        """Processor ids start with [CLS]; the decoder starts with its bos ([DEC]), as BLIP trains."""
+        ids = input_ids.clone()
+        ids[:, 0] = self.bos_token_id
+        return ids
+
+    def decoder_logits(self, image_tokens: Tensor, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Teacher-forced next-token logits [B, T, V] of the decoder (position t predicts t + 1)."""
+        return self.model.text_decoder(
+            input_ids=self.decoder_inputs(input_ids),
+            attention_mask=attention_mask,
+            encoder_hidden_states=image_tokens,
+            encoder_attention_mask=_ones(image_tokens),
+            use_cache=False,
+        ).logits
+
+    @torch.no_grad()
+    def generate(
+        self, image_tokens: Tensor, prompt_ids: Tensor | None = None, **generate_kwargs: Any
+    ) -> Tensor:
+        """Token ids [B, T'] (bos and prompt included) from transformers' own generate: greedy, beam
+        search or sampling, as `generate_kwargs` say (num_beams, do_sample, top_p, max_new_tokens...)."""
+        cfg = self.model.config.text_config
+        b = image_tokens.shape[0]
+        bos = torch.full((b, 1), self.bos_token_id, dtype=torch.long, device=image_tokens.device)
+        ids = bos if prompt_ids is None else torch.cat([bos, prompt_ids.to(bos.device).expand(b, -1)], 1)
+        return self.model.text_decoder.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            eos_token_id=cfg.sep_token_id,
+            pad_token_id=cfg.pad_token_id,
+            encoder_hidden_states=image_tokens,
+            encoder_attention_mask=_ones(image_tokens),
+            **generate_kwargs,
+        )
+
+    # -- building --------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, preset: dict[str, Any], tokenizer: Any) -> BlipBackbone:
+        size, width = int(preset.get("image_size", 64)), int(preset.get("hidden_size", 128))
+        dropout = float(preset.get("dropout", 0.0))
+        common = dict(
+            hidden_size=width,
+            num_hidden_layers=int(preset.get("num_layers", 4)),
+            num_attention_heads=int(preset.get("num_heads", 4)),
+            intermediate_size=int(preset.get("intermediate_size", 256)),
+        )
+        text = BlipTextConfig(
+            vocab_size=len(tokenizer),
+            max_position_embeddings=int(preset.get("max_text_len", 32)),
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id,  # BLIP's [DEC] role (see the module docstring)
+            eos_token_id=tokenizer.sep_token_id,
+            sep_token_id=tokenizer.sep_token_id,  # generation stops at [SEP], as on the hub
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+            **common,
+        )
+        # BlipVisionConfig's default initializer_range (1e-10) suits loading, not training from scratch
+        vision = BlipVisionConfig(
+            image_size=size,
+            patch_size=int(preset.get("patch_size", 16)),
+            initializer_range=0.02,
+            attention_dropout=dropout,
+            **common,
+        )
+        config = BlipConfig(
+            text_config=text.to_dict(),
+            vision_config=vision.to_dict(),
+            image_text_hidden_size=int(preset.get("embed_dim", 64)),
+            projection_dim=int(preset.get("embed_dim", 64)),
+        )
+        image_processor = BlipImageProcessor(size={"height": size, "width": size})
+        processor = VLProcessor(tokenizer, image_processor, text.max_position_embeddings)
+        return cls(BlipVLModel(config), processor)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str, **kwargs: Any) -> BlipBackbone:
+        """A dir of ours, or a hub BLIP checkpoint (retrieval or captioning layout)."""
+        model = BlipVLModel.from_pretrained(name_or_dir, **kwargs)
+        return cls(model, _load_processor(name_or_dir, model.config))
+
+    @classmethod
+    def from_dir_without_weights(cls, path: str | Path, **kwargs: Any) -> BlipBackbone:
+        config = BlipConfig.from_pretrained(str(path))
+        return cls(BlipVLModel(config), _load_processor(str(path), config))
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self.model.save_pretrained(str(path))
+        self.processor.save_pretrained(path)
+
+
+def _ones(tokens: Tensor) -> Tensor:
+    return torch.ones(tokens.shape[:2], dtype=torch.long, device=tokens.device)
+
+
+def _load_processor(name_or_dir: str, config: BlipConfig) -> VLProcessor:
+    tokenizer = AutoTokenizer.from_pretrained(name_or_dir)
+    image_processor = AutoImageProcessor.from_pretrained(name_or_dir)
+    return VLProcessor(tokenizer, image_processor, config.text_config.max_position_embeddings)

@@ -33,11 +33,8 @@ def _is_int(x: Any) -> bool:
 
 
 class CaptionGallery:
-    """Every caption of a split (ids, image ids, text): what image-to-text ranking searches.
-
-    A plain class, not a dataclass: Lightning moves batches to devices by rebuilding dataclasses
-    (and refuses frozen ones); this object rides along untouched.
-    """
+    """Every caption of a split: what image-to-text ranking searches. Not a dataclass: Lightning
+    rebuilds dataclasses when it moves batches (and refuses frozen ones); this rides along as is."""
 
     def __init__(self, key: str, text_ids: list[int], text_image_ids: list[int], texts: list[str]) -> None:
         self.key, self.text_ids, self.text_image_ids, self.texts = key, text_ids, text_image_ids, texts
@@ -90,10 +87,9 @@ class KarpathyData(TaskData):
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             raise ValueError(f"{file}: expected an object with an 'images' list (Karpathy's format)")
         out: list[dict[str, Any]] = []
-        seen_images: set[int] = set()
-        seen_sentences: set[int] = set()
+        seen: tuple[set[int], set[int]] = (set(), set())  # imgids, sentids
         for i, rec in enumerate(data["images"]):
-            sample = self._image(file, i, rec, wanted, problems, seen_images, seen_sentences)
+            sample = self._image(file, i, rec, wanted, problems, seen)
             if sample is not None:
                 out.append(sample)
         if not out:
@@ -101,76 +97,44 @@ class KarpathyData(TaskData):
         return out
 
     def _image(
-        self,
-        file: Path,
-        i: int,
-        rec: Any,
-        wanted: set[str],
-        problems: Problems,
-        seen_images: set[int],
-        seen_sentences: set[int],
+        self, file: Path, i: int, rec: Any, wanted: set[str], problems: Problems, seen: tuple[set, set]
     ) -> dict[str, Any] | None:
         """One validated per-image sample, or None (reported, or of another split)."""
         if not isinstance(rec, dict) or not _is_int(rec.get("imgid")):
             problems.report(file, f"image #{i}", "needs an integer 'imgid'")
             return None
-        imgid = rec["imgid"]
+        imgid, split, sentences = rec["imgid"], rec.get("split"), rec.get("sentences")
         record = f"imgid={imgid}"
-        if rec.get("split") not in SPLITS:
-            problems.report(file, record, f"'split' must be one of {SPLITS}, got {rec.get('split')!r}")
+        if split in SPLITS and split not in wanted:
             return None
-        if rec["split"] not in wanted:
-            return None
-        if not isinstance(rec.get("filename"), str) or not rec["filename"]:
-            problems.report(file, record, "missing 'filename'")
-            return None
-        if imgid in seen_images:
-            problems.report(file, record, "duplicate imgid")
-            return None
-        sentences = rec.get("sentences")
-        if not isinstance(sentences, list) or not sentences:
-            problems.report(file, record, "has no sentences")
+        checks = [
+            (split not in SPLITS, f"'split' must be one of {SPLITS}, got {split!r}"),
+            (not isinstance(rec.get("filename"), str) or not rec["filename"], "missing 'filename'"),
+            (imgid in seen[0], "duplicate imgid"),
+            (not isinstance(sentences, list) or not sentences, "has no sentences"),
+        ]
+        problem = next((message for bad, message in checks if bad), None)
+        if problem is not None:
+            problems.report(file, record, problem)
             return None
         path = self.image_path(rec)
         if self.opts["check_images"] and not path.is_file():
             problems.report(path, record, "image file not found")
             return None
-        seen_images.add(imgid)
-        captions, sentids, tokens = [], [], []
-        for j, s in enumerate(sentences):
-            sid = s.get("sentid") if isinstance(s, dict) else None
-            where = f"{record} sentid={sid}" if _is_int(sid) else f"{record} sentence #{j}"
-            problem = None
-            if not _is_int(sid):
-                problem = "needs an integer 'sentid'"
-            elif not isinstance(s.get("raw"), str) or not s["raw"].strip():
-                problem = "empty or missing 'raw' caption"
-            elif "imgid" in s and s["imgid"] != imgid:
-                problem = f"sentence names imgid={s['imgid']!r}, not its image's"
-            elif sid in seen_sentences:
-                problem = "duplicate sentid"
-            if problem is not None:
-                problems.report(file, where, problem)
-                continue
-            seen_sentences.add(sid)
-            captions.append(" ".join(s["raw"].split()))
-            sentids.append(sid)
-            tokens.append(
-                list(s["tokens"]) if isinstance(s.get("tokens"), list) else s["raw"].lower().split()
-            )
-        if not captions:
-            return None  # every sentence was reported above
-        image_id = rec["cocoid"] if _is_int(rec.get("cocoid")) else imgid
+        seen[0].add(imgid)
+        good = _sentences(file, record, imgid, sentences, problems, seen[1])
+        if not good:
+            return None  # every sentence was reported
         return {
             "sample_id": str(imgid),
             "imgid": imgid,
-            "image_id": image_id,  # cocoid for COCO (what COCO caption results name), else imgid
+            "image_id": rec["cocoid"] if _is_int(rec.get("cocoid")) else imgid,  # what COCO results name
             "image_path": str(path),
             "filename": rec["filename"],
-            "split": rec["split"],
-            "captions": captions,
-            "sentids": sentids,
-            "tokens": tokens,
+            "split": split,
+            "captions": [c for _, c, _ in good],
+            "sentids": [sid for sid, _, _ in good],
+            "tokens": [t for _, _, t in good],
         }
 
     # -- the two views ---------------------------------------------------------------------------
@@ -226,6 +190,32 @@ class KarpathyData(TaskData):
 
     def collate(self, processor: Any, head_args: dict[str, Any]) -> KarpathyCollator:
         return KarpathyCollator(processor)
+
+
+def _sentences(
+    file: Path, record: str, imgid: int, sentences: list[Any], problems: Problems, seen: set[int]
+) -> list[tuple[int, str, list[str]]]:
+    """(sentid, caption with whitespace collapsed, Karpathy tokens) of the valid sentences."""
+    out = []
+    for j, s in enumerate(sentences):
+        sid = s.get("sentid") if isinstance(s, dict) else None
+        where = f"{record} sentid={sid}" if _is_int(sid) else f"{record} sentence #{j}"
+        problem = None
+        if not _is_int(sid):
+            problem = "needs an integer 'sentid'"
+        elif not isinstance(s.get("raw"), str) or not s["raw"].strip():
+            problem = "empty or missing 'raw' caption"
+        elif "imgid" in s and s["imgid"] != imgid:
+            problem = f"sentence names imgid={s['imgid']!r}, not its image's"
+        elif sid in seen:
+            problem = "duplicate sentid"
+        if problem is not None:
+            problems.report(file, where, problem)
+            continue
+        seen.add(sid)
+        tokens = s["tokens"] if isinstance(s.get("tokens"), list) else s["raw"].lower().split()
+        out.append((sid, " ".join(s["raw"].split()), list(tokens)))
+    return out
 
 
 def _load_sample(s: dict[str, Any]) -> dict[str, Any]:

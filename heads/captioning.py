@@ -115,7 +115,9 @@ class CaptioningHead(Head):
         return [{"image_id": int(i), "caption": c} for i, c in zip(batch["image_id"], outputs["generated"])]
 
     def metrics(self) -> MetricCollection:
-        return MetricCollection({"caption": CaptionMetrics(self.metric_names, tokenizer=self.metric_tokenizer)})
+        return MetricCollection(
+            {"caption": CaptionMetrics(self.metric_names, tokenizer=self.metric_tokenizer)}
+        )
 
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Any], batch: dict[str, Any]

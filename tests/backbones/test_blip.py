@@ -64,7 +64,9 @@ def test_transformers_blip_classes_read_our_directory_and_we_read_theirs(blip, t
     ours_dir = str(tmp_path / "ours")
     cap = BlipForConditionalGeneration.from_pretrained(ours_dir).eval()
     ids = blip.decoder_inputs(batch["input_ids"])
-    logits = cap(pixel_values=batch["pixel_values"], input_ids=ids, attention_mask=batch["attention_mask"]).logits
+    logits = cap(
+        pixel_values=batch["pixel_values"], input_ids=ids, attention_mask=batch["attention_mask"]
+    ).logits
     torch.testing.assert_close(logits, _decoder_out(blip, batch))
     ret = BlipForImageTextRetrieval.from_pretrained(ours_dir).eval()
     itm = ret(input_ids=batch["input_ids"], pixel_values=batch["pixel_values"]).itm_score

@@ -36,6 +36,15 @@ def batches(data: KarpathyData, backbone: ClipBackbone, stage: str, idx: list[li
     return [collate([ds[i] for i in b]) for b in idx]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster, and on a loaded machine two spinning threads are ~30x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("karpathy_head")

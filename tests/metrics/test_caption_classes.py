@@ -87,7 +87,6 @@ def test_single_image_cider_is_zero() -> None:
 
 
 def test_plot() -> None:
-    pytest.importorskip("matplotlib")
     metric = BLEU()
     metric.update(PREDS, REFS)
     fig, _ = metric.plot()

@@ -11,6 +11,7 @@ match the other ranks'); `_gathered` restores one row per sample.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -34,6 +35,10 @@ class SampleMetric(Metric):
         super().__init__(**kwargs)
         self._sample_dtypes: dict[str, torch.dtype] = {}
         self._add_sample_state("ids", torch.long)
+
+    def plot(self, val: Any = None, ax: Any = None) -> Any:
+        """torchmetrics' plot (needs matplotlib): the current value, a dict of values, or a series."""
+        return self._plot(val, ax)
 
     def _add_sample_state(self, name: str, dtype: torch.dtype = torch.float64) -> None:
         self.add_state(name, default=[], dist_reduce_fx="cat")

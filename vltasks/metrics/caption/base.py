@@ -42,6 +42,10 @@ class CaptionMetricBase(Metric):
         self.add_state("sample_ids", default=[], dist_reduce_fx="cat")  # id per sample (0 when none)
         self.add_state("has_id", default=[], dist_reduce_fx="cat")  # 1 where an id was given
 
+    def plot(self, val: Any = None, ax: Any = None) -> Any:
+        """torchmetrics' plot (needs matplotlib): the current value, a dict of values, or a series."""
+        return self._plot(val, ax)
+
     def update(
         self,
         preds: Sequence[str],

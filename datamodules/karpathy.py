@@ -7,12 +7,10 @@
     <root>/val2014/COCO_val2014_<cocoid:012d>.jpg
     <root>/dataset_flickr30k.json + <root>/flickr30k-images/<filename>   (flickr: no filepath)
 
-Splits are train / restval / val / test; ``restval_as_train`` (default) reads restval with train
-(the 113k-image COCO training set of ALBEF/BLIP). Two views of a split, shared by retrieval and
-captioning: ``images(stage)`` (one sample per image with all its captions) and ``captions(stage)``
-(one sample per caption, ``sample_id`` = sentid). ``samples`` serves captions for training
-(``train_unit="caption"``) and images for evaluation; the predict split's images also carry the
-split's caption gallery so a head can rank every caption per image.
+Splits: train / restval / val / test; ``restval_as_train`` adds restval to train (ALBEF/BLIP's 113k
+COCO images). Two views shared by retrieval and captioning: ``images(stage)`` (one sample per image,
+all captions) and ``captions(stage)`` (one per caption, sample_id = sentid). ``samples`` gives captions
+for training (``train_unit``) and images otherwise; predict images carry the split's caption gallery.
 """
 
 from __future__ import annotations
@@ -181,8 +179,7 @@ class KarpathyData(TaskData):
             return [{**s, "gallery": gallery} for s in self.images(stage)]
         return self.images(stage)
 
-    # -- what the head and tokenizer need --------------------------------------------------------
-    def texts(self) -> Iterable[str]:
+    def texts(self) -> Iterable[str]:  # every training caption (tiny tokenizers learn from them)
         return [c for s in self.images("train") for c in s["captions"]]
 
     def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
@@ -198,17 +195,16 @@ def _sentences(
     """(sentid, caption with whitespace collapsed, Karpathy tokens) of the valid sentences."""
     out = []
     for j, s in enumerate(sentences):
-        sid = s.get("sentid") if isinstance(s, dict) else None
+        s = s if isinstance(s, dict) else {}  # a non-object sentence has no sentid
+        sid = s.get("sentid")
         where = f"{record} sentid={sid}" if _is_int(sid) else f"{record} sentence #{j}"
-        problem = None
-        if not _is_int(sid):
-            problem = "needs an integer 'sentid'"
-        elif not isinstance(s.get("raw"), str) or not s["raw"].strip():
-            problem = "empty or missing 'raw' caption"
-        elif "imgid" in s and s["imgid"] != imgid:
-            problem = f"sentence names imgid={s['imgid']!r}, not its image's"
-        elif sid in seen:
-            problem = "duplicate sentid"
+        checks = [
+            (not _is_int(sid), "needs an integer 'sentid'"),
+            (not isinstance(s.get("raw"), str) or not s["raw"].strip(), "empty or missing 'raw' caption"),
+            (s.get("imgid", imgid) != imgid, "sentence names another imgid"),
+            (sid in seen, "duplicate sentid"),
+        ]
+        problem = next((message for bad, message in checks if bad), None)
         if problem is not None:
             problems.report(file, where, problem)
             continue

@@ -80,15 +80,20 @@ def record_problem(rec: dict[str, Any], labeled: bool) -> str | None:
         return "'objects' must be a list of names"
     if not isinstance(rec.get("img_fn"), str) or not isinstance(rec.get("metadata_fn"), str):
         return "needs 'img_fn' and 'metadata_fn' strings"
-    problem = _tokens_problem("question", rec.get("question"), len(objects))
+    n = len(objects)
+    problem = _tokens_problem("question", rec.get("question"), n)
+    if problem is not None:
+        return problem
     for field in ("answer_choices", "rationale_choices"):
         choices = rec.get(field)
-        if problem is None and (not isinstance(choices, list) or len(choices) != NUM_CHOICES):
-            problem = f"'{field}' must hold {NUM_CHOICES} token lists"
-        for k, c in enumerate(choices if problem is None else []):
-            problem = problem or _tokens_problem(f"{field}[{k}]", c, len(objects))
-    if problem is not None or not labeled:
-        return problem
+        if not isinstance(choices, list) or len(choices) != NUM_CHOICES:
+            return f"'{field}' must hold {NUM_CHOICES} token lists"
+        for k, c in enumerate(choices):
+            problem = _tokens_problem(f"{field}[{k}]", c, n)
+            if problem is not None:
+                return problem
+    if not labeled:
+        return None
     for field in ("answer_label", "rationale_label"):
         if field not in rec:
             return f"missing '{field}' (other lines of this file have labels)"

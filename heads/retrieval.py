@@ -9,7 +9,7 @@ Training batches hold one caption per sample: ITC (symmetric InfoNCE, global neg
 plus ITM on the positives and one ITC-mined hard negative per image and per caption (ALBEF).
 Evaluation batches hold images with all their captions; image features are computed once, and at the
 epoch's end ITC picks the top-k per query both ways and ITM re-scores them (score = ITM log-odds
-+ ``itc_weight`` x cosine). Reported: txt_r1/5/10, img_r1/5/10, means and r_mean after re-ranking,
++ ``itc_weight`` x ITC logit). Reported: txt_r1/5/10, img_r1/5/10, means and r_mean after re-ranking,
 and the same with an ``itc_`` prefix before it. Predict: per image, the ``predict_top`` caption ids
 (sentids) of the split ranked by the same two stages: ``{"image_id", "ranked_text_ids"}``.
 """
@@ -71,6 +71,10 @@ class RetrievalHead(Head):
         _, text_tokens = backbone.dual_text(ids, mask)
         logits = self.itm(backbone.fuse_pairs(image_tokens, text_tokens, ids, mask)).float()
         return logits[:, 1] - logits[:, 0]
+
+    def final_score(self, itm: Tensor, cos: Tensor) -> Tensor:
+        """Re-ranking score: ITM log-odds + itc_weight x ITC logit (cosine x learned 1/temperature)."""
+        return itm + self.itc_weight * self.temperature() * cos if self.itc_weight else itm
 
     # -- batches ---------------------------------------------------------------------------------
     def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +139,8 @@ class RetrievalHead(Head):
             return
         pad_id = int(getattr(backbone.processor.tokenizer, "pad_token_id", None) or 0)
         dtype = next(self.itm.parameters()).dtype
+        device = items["image_tokens"].device
+        half = device.type == "cuda" and self.cache_dtype in (torch.float16, torch.bfloat16)
 
         def score(images: Tensor, texts: Tensor) -> Tensor:
             seqs = [
@@ -142,11 +148,10 @@ class RetrievalHead(Head):
                 for s, n in zip(items["starts"][texts].tolist(), items["lengths"][texts].tolist())
             ]
             ids, mask = _pad(seqs, pad_id)
-            itm = self.match_score(backbone, items["image_tokens"][images].to(dtype), ids, mask)
-            if self.itc_weight:
-                pair = F.cosine_similarity(items["image_embeds"][images], items["text_embeds"][texts], dim=-1)
-                itm = itm + self.itc_weight * pair
-            return itm
+            with torch.autocast(device.type, dtype=self.cache_dtype, enabled=half):  # half cache: half ITM
+                itm = self.match_score(backbone, items["image_tokens"][images].to(dtype), ids, mask)
+            cos = F.cosine_similarity(items["image_embeds"][images], items["text_embeds"][texts], dim=-1)
+            return self.final_score(itm, cos)
 
         cache.result = rerank_recalls(items, score, self.k_test, self.rerank_batch)
 
@@ -173,11 +178,13 @@ class RetrievalHead(Head):
         _, gal, ids, mask = self._gallery
         k = min(self.k_test, gal.shape[0])
         n = min(max(k, self.predict_top), gal.shape[0])  # beyond the re-scored k: ITC order
-        top = (F.normalize(image_embeds.float(), dim=-1) @ gal.T).topk(n, dim=1).indices
+        sim = F.normalize(image_embeds.float(), dim=-1) @ gal.T
+        top = sim.topk(n, dim=1).indices
         out = []
         for i in range(top.shape[0]):
             cand = top[i, :k]
             s = self.match_score(backbone, image_tokens[i : i + 1].expand(k, -1, -1), ids[cand], mask[cand])
+            s = self.final_score(s, sim[i, cand])
             order = torch.cat([cand[torch.argsort(s, descending=True, stable=True)], top[i, k:]])
             out.append([int(gallery.text_ids[j]) for j in order[: self.predict_top].tolist()])
         return out

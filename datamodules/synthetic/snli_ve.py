@@ -9,7 +9,8 @@ label, as SNLI collected them. Entailment and contradiction are decided by what 
 what no image of this world can show ("the red circle is made of wood") about an object that is there;
 the same statement about an absent object is a contradiction. Neutral is therefore partly visible in
 the text alone, as in SNLI, so the summary reports a hypothesis-only baseline next to chance and the
-majority class: a model must beat it to show it reads the image.
+majority class: a model must beat it to show it reads the image. R names a colour ("red object"), a
+shape ("circle") or both ("red circle"); colours, the easiest to see, are named most.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ DEFAULT_SPLITS = {"train": 2000, "dev": 500}
 @dataclass(frozen=True)
 class Hypothesis:
     label: str
-    template: str  # "exist", "no", "color" or "unseen": what a hypothesis-only model can know
+    template: str  # e.g. "exist/color", "unseen/shape": what a hypothesis-only model can know
     text: str
 
 
@@ -71,41 +72,57 @@ def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def _absent(scene: Scene, rng: np.random.Generator) -> tuple[str, str]:
-    """A (colour, shape) not in the image, usually sharing one attribute with an object that is."""
-    present = {(o.color, o.shape) for o in scene.objects}
-    absent = [(c, s) for c in COLORS for s in SHAPES if (c, s) not in present]
-    near = [(c, s) for c, s in absent if any(c == pc or s == ps for pc, ps in present)]
-    return _pick(rng, near if near and rng.random() < 0.7 else absent)
+REFERENTS = {"color": 0.5, "shape": 0.25, "both": 0.25}  # what a hypothesis names; colour is easiest
+
+
+def _referents(scene: Scene, kind: str) -> tuple[list[str], list[str]]:
+    """Phrases of one kind ("red object", "circle", "red circle") that name something / nothing here."""
+    if kind == "color":
+        have, every = {o.color for o in scene.objects}, list(COLORS)
+        return [f"{c} object" for c in every if c in have], [f"{c} object" for c in every if c not in have]
+    if kind == "shape":
+        have = {o.shape for o in scene.objects}
+        return [s for s in SHAPES if s in have], [s for s in SHAPES if s not in have]
+    have_cs = {(o.color, o.shape) for o in scene.objects}
+    pairs = [(c, s) for c in COLORS for s in SHAPES]
+    near = [(c, s) for c, s in pairs if (c, s) not in have_cs and any(c == x or s == y for x, y in have_cs)]
+    return [f"{c} {s}" for c, s in pairs if (c, s) in have_cs], [f"{c} {s}" for c, s in near]
+
+
+def _referent(scene: Scene, rng: np.random.Generator, present: bool) -> tuple[str, str]:
+    """(kind, phrase) of a thing that is (or is not) in the image; falls back to colours."""
+    kind = str(rng.choice(list(REFERENTS), p=list(REFERENTS.values())))
+    here, absent = _referents(scene, kind)
+    if not (here if present else absent):
+        kind, (here, absent) = "color", _referents(scene, "color")
+    return kind, _pick(rng, here if present else absent)
 
 
 def hypotheses(scene: Scene, rng: np.random.Generator) -> list[Hypothesis]:
-    """One entailed, one neutral and one contradicted hypothesis about the scene."""
-    present = sorted({(o.color, o.shape) for o in scene.objects})
+    """One entailed, one neutral, one contradicted: "there is (no) R", "the <shape> is <colour>" (a shape
+    seen once), "the R <unseen property>" (neutral if R is in the image, else a contradiction)."""
     unique = [o for o in scene.objects if scene.is_unique(o, ("shape",))]
-    c, s = _pick(rng, present)
-    ac, as_ = _absent(scene, rng)
-    entail = {
-        "exist": f"there is a {c} {s}",
-        "no": f"there is no {ac} {as_}",
-    }
-    contra = {
-        "exist": f"there is a {ac} {as_}",
-        "no": f"there is no {c} {s}",
-        "unseen": f"the {ac} {as_} {_pick(rng, list(UNSEEN))}",
-    }
-    if unique:
-        o = _pick(rng, unique)
-        entail["color"] = f"the {o.shape} is {o.color}"
-        contra["color"] = f"the {o.shape} is {_pick(rng, [k for k in COLORS if k != o.color])}"
-    e_kind = _pick(rng, sorted(entail))
-    c_kind = _pick(rng, sorted(contra))
-    nc, ns = _pick(rng, present)
-    return [
-        Hypothesis("entailment", e_kind, _sentence(entail[e_kind])),
-        Hypothesis("neutral", "unseen", _sentence(f"the {nc} {ns} {_pick(rng, list(UNSEEN))}")),
-        Hypothesis("contradiction", c_kind, _sentence(contra[c_kind])),
-    ]
+
+    def claim(label: str) -> Hypothesis:
+        forms = ["exist", "no", "color"] if unique else ["exist", "no"]
+        form = _pick(rng, forms + (["unseen"] if label == "contradiction" else []))
+        if form == "color":
+            o = _pick(rng, unique)
+            color = o.color if label == "entailment" else _pick(rng, [k for k in COLORS if k != o.color])
+            return Hypothesis(label, "color", _sentence(f"the {o.shape} is {color}"))
+        present = (form == "exist") == (label == "entailment") and form != "unseen"
+        kind, ref = _referent(scene, rng, present)
+        text = {
+            "exist": f"there is a {ref}",
+            "no": f"there is no {ref}",
+            "unseen": f"the {ref} {_pick(rng, list(UNSEEN))}",
+        }[form]
+        return Hypothesis(label, f"{form}/{kind}", _sentence(text))
+
+    entailed = claim("entailment")
+    kind, ref = _referent(scene, rng, True)
+    neutral = Hypothesis("neutral", f"unseen/{kind}", _sentence(f"the {ref} {_pick(rng, list(UNSEEN))}"))
+    return [entailed, neutral, claim("contradiction")]
 
 
 def _parses(text: str) -> tuple[str, str]:
@@ -117,8 +134,6 @@ def _parses(text: str) -> tuple[str, str]:
 
 def _record(image_id: str, caption_no: int, premise: str, h: Hypothesis, annotators: list[str]) -> dict:
     caption_id = f"{image_id}.jpg#{caption_no}"
-    p_bin, p_parse = _parses(premise)
-    h_bin, h_parse = _parses(h.text)
     rec = {
         "Flickr30K_ID": image_id,
         "annotator_labels": annotators,
@@ -126,12 +141,10 @@ def _record(image_id: str, caption_no: int, premise: str, h: Hypothesis, annotat
         "gold_label": h.label,
         "pairID": f"{caption_id}r1{h.label[0]}",
         "sentence1": premise,
-        "sentence1_binary_parse": p_bin,
-        "sentence1_parse": p_parse,
         "sentence2": h.text,
-        "sentence2_binary_parse": h_bin,
-        "sentence2_parse": h_parse,
     }
+    for key, text in (("sentence1", premise), ("sentence2", h.text)):
+        rec[f"{key}_binary_parse"], rec[f"{key}_parse"] = _parses(text)
     return dict(sorted(rec.items()))  # the generator writes OrderedDict(sorted(line.items()))
 
 

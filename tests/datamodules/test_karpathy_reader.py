@@ -73,7 +73,7 @@ def _edit(root: Path, fn) -> None:
         (lambda im, o: im.pop("filename"), "missing 'filename'"),
         (lambda im, o: im.update(imgid="7"), "needs an integer 'imgid'"),
         (lambda im, o: im["sentences"][1].update(raw="  "), "empty or missing 'raw' caption"),
-        (lambda im, o: im["sentences"][1].update(imgid=-5), "not its image's"),
+        (lambda im, o: im["sentences"][1].update(imgid=-5), "names another imgid"),
         (lambda im, o: im["sentences"][2].update(sentid=im["sentences"][0]["sentid"]), "duplicate sentid"),
         (lambda im, o: im["sentences"][2].pop("sentid"), "needs an integer 'sentid'"),
     ],

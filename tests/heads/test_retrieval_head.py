@@ -94,6 +94,7 @@ def _dense_reference(head, backbone, batch: dict, k: int) -> dict[str, float]:
         ids, mask = batch["text_input_ids"][tt.flatten()], batch["text_attention_mask"][tt.flatten()]
         itm = head.match_score(backbone, out["image_tokens"][ii.flatten()], ids, mask).reshape(n_i, n_t)
     sim = img @ txt.T
+    itm = head.final_score(itm, sim)
     i2t = torch.full_like(itm, -torch.inf).scatter(1, sim.topk(min(k, n_t), 1).indices, 0) + itm
     t2i = torch.full_like(itm.T, -torch.inf).scatter(1, sim.T.topk(min(k, n_i), 1).indices, 0) + itm.T
     t2img = torch.searchsorted(batch["imgid"], batch["text_image_ids"])
@@ -101,9 +102,10 @@ def _dense_reference(head, backbone, batch: dict, k: int) -> dict[str, float]:
     return {key: float(v) for key, v in recall_from_ranks(*ranks, t2img, n_i).items()}
 
 
-@pytest.mark.parametrize("k", [3, 12])
-def test_reranked_recalls_equal_the_dense_two_stage_protocol(root, k):
+@pytest.mark.parametrize(("k", "itc_weight"), [(3, 0.0), (12, 0.0), (3, 1.5)])
+def test_reranked_recalls_equal_the_dense_two_stage_protocol(root, k, itc_weight):
     data, backbone, head = build(root, k_test=k)
+    head.itc_weight = itc_weight
     got = evaluate(head, backbone, batches(data, backbone, "val", [[0, 1, 2], [3, 4], [5, 6]]))
     (whole,) = batches(data, backbone, "val", [list(range(7))])
     ref = _dense_reference(head, backbone, whole, k)

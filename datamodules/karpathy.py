@@ -66,9 +66,7 @@ class KarpathyData(TaskData):
 
     @property
     def image_root(self) -> Path:
-        if self.opts["image_root"]:
-            return self.root / self.opts["image_root"]
-        return self.root / IMAGE_DIRS.get(self.opts["dataset"], "")
+        return self.root / (self.opts["image_root"] or IMAGE_DIRS.get(self.opts["dataset"], ""))
 
     def image_path(self, record: dict[str, Any]) -> Path:
         folder = record.get("filepath")

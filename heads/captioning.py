@@ -87,6 +87,8 @@ class CaptioningHead(Head):
         out: dict[str, Any] = {}
         if "input_ids" in batch:
             ids, mask, labels = _with_prompt(prompt, batch["input_ids"], batch["attention_mask"], batch)
+            limit = backbone.processor.max_text_len  # the decoder's positions: a prompt must not overflow
+            ids, mask, labels = ids[:, :limit], mask[:, :limit], labels[:, :limit]
             out["logits"] = backbone.decoder_logits(image, ids, mask)
             out["labels"] = labels
         if not self.training:

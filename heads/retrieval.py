@@ -58,6 +58,10 @@ class RetrievalHead(Head):
         super().__init__()
         self.k_test, self.itm_weight, self.itc_weight = int(k_test), float(itm_weight), float(itc_weight)
         self.rerank_batch, self.predict_top = int(rerank_batch), int(predict_top)
+        if cache_dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(
+                f"retrieval head: cache_dtype must be float32, float16 or bfloat16, got {cache_dtype!r}"
+            )
         self.cache_dtype = getattr(torch, cache_dtype)
         self.temperature = LearnableTemperature(init_temperature)
         self.itm = nn.Linear(hidden_size, 2)
@@ -66,9 +70,17 @@ class RetrievalHead(Head):
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:  # pragma: no cover
         raise NotImplementedError("the retrieval head calls the backbone's parts itself: use run()")
 
-    def match_score(self, backbone: Any, image_tokens: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
+    def match_score(
+        self,
+        backbone: Any,
+        image_tokens: Tensor,
+        ids: Tensor,
+        mask: Tensor,
+        text_tokens: Tensor | None = None,
+    ) -> Tensor:
         """ITM log-odds of a match for pairs (image_tokens[i], caption i)."""
-        _, text_tokens = backbone.dual_text(ids, mask)
+        if text_tokens is None:
+            text_tokens = backbone.dual_text(ids, mask)[1]
         logits = self.itm(backbone.fuse_pairs(image_tokens, text_tokens, ids, mask)).float()
         return logits[:, 1] - logits[:, 0]
 
@@ -106,6 +118,10 @@ class RetrievalHead(Head):
         }
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> Tensor:
+        if "itm_logits" not in outputs:
+            raise ValueError(
+                "retrieval trains on one caption per sample: set data.options.train_unit=caption"
+            )
         itc = itc_loss(outputs["image_embeds"], outputs["text_embeds"], logit_scale=outputs["logit_scale"])
         return itc + self.itm_weight * itm_loss(outputs["itm_logits"], outputs["itm_labels"])
 
@@ -143,13 +159,13 @@ class RetrievalHead(Head):
         half = device.type == "cuda" and self.cache_dtype in (torch.float16, torch.bfloat16)
 
         def score(images: Tensor, texts: Tensor) -> Tensor:
-            seqs = [
-                items["token_ids"][s : s + n]
-                for s, n in zip(items["starts"][texts].tolist(), items["lengths"][texts].tolist())
-            ]
-            ids, mask = _pad(seqs, pad_id)
+            uniq, inv = texts.unique(return_inverse=True)  # a chunk holds few texts: encode each once
+            starts, lengths = items["starts"][uniq].tolist(), items["lengths"][uniq].tolist()
+            ids, mask = _pad([items["token_ids"][s : s + n] for s, n in zip(starts, lengths)], pad_id)
             with torch.autocast(device.type, dtype=self.cache_dtype, enabled=half):  # half cache: half ITM
-                itm = self.match_score(backbone, items["image_tokens"][images].to(dtype), ids, mask)
+                text_tokens = backbone.dual_text(ids, mask)[1][inv]
+                image_tokens = items["image_tokens"][images].to(dtype)
+                itm = self.match_score(backbone, image_tokens, ids[inv], mask[inv], text_tokens)
             cos = F.cosine_similarity(items["image_embeds"][images], items["text_embeds"][texts], dim=-1)
             return self.final_score(itm, cos)
 

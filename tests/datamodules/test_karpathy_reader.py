@@ -56,6 +56,8 @@ def test_reads_flickr30k_layout(tmp_path):
     test = data.samples("test")
     assert len(test) == 2 and all("/flickr30k-images/" in s["image_path"] for s in test)
     assert all(s["image_id"] == s["imgid"] for s in test)  # no cocoid in Flickr30k's file
+    (tmp_path / "flickr30k-images").rename(tmp_path / "imgs")
+    assert len(_data(tmp_path, dataset="flickr30k", image_root="imgs").samples("test")) == 2
 
 
 def _edit(root: Path, fn) -> None:

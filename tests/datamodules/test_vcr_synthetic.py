@@ -38,10 +38,6 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
-def _nearest_color(rgb: np.ndarray) -> str:
-    return min(COLORS, key=lambda c: float(np.abs(np.array(COLORS[c]) - rgb).sum()))
-
-
 def test_layout_schema_and_determinism(root, tmp_path):
     assert WRITERS.get("vcr") is write_vcr
     assert {p.name for p in root.iterdir()} == {
@@ -66,20 +62,23 @@ def test_layout_schema_and_determinism(root, tmp_path):
     assert (tmp_path / "other" / "train.jsonl").read_bytes() != (root / "train.jsonl").read_bytes()
 
 
+def _color_at(image: np.ndarray, box: list[float]) -> str:
+    cx, cy = int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2)
+    rgb = image[cy - 1 : cy + 2, cx - 1 : cx + 2].mean((0, 1))
+    return min(COLORS, key=lambda c: float(np.abs(np.array(COLORS[c]) - rgb).sum()))
+
+
 def test_answers_and_rationales_are_true_and_the_others_false(root):
     for x in _lines(root / "train.jsonl") + _lines(root / "val.jsonl"):
         meta = json.loads((root / "vcr1images" / x["metadata_fn"]).read_text())
         image = np.asarray(Image.open(root / "vcr1images" / x["img_fn"]).convert("RGB"), dtype=float)
-        (i,) = x["question"][[isinstance(t, list) for t in x["question"]].index(True)]
-        x0, y0, x1, y1, _ = meta["boxes"][i]
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        color = _nearest_color(image[int(cy) - 1 : int(cy) + 2, int(cx) - 1 : int(cx) + 2].mean((0, 1)))
+        (i,) = next(t for t in x["question"] if isinstance(t, list))
+        assert x["objects"].count(x["objects"][i]) == 1  # the tag alone designates the object
+        color = _color_at(image, meta["boxes"][i])
         answers = [a[2] for a in x["answer_choices"]]
         assert answers[x["answer_label"]] == color and len(set(answers)) == 4
-        where = (
-            "top" if cy < meta["height"] / 2 else "bottom",
-            "left" if cx < meta["width"] / 2 else "right",
-        )
-        places = [tuple(r[7:9]) for r in x["rationale_choices"]]
-        assert places[x["rationale_label"]] == where and len(set(places)) == 4
-        assert all(r[3] == color for r in x["rationale_choices"])  # all agree with the answer
+        rationales = x["rationale_choices"]
+        assert all(r[0] == [i] and r[2] == color for r in rationales)  # all agree with the answer
+        (j,) = rationales[0][4]
+        claims = [r[6] for r in rationales]
+        assert claims[x["rationale_label"]] == _color_at(image, meta["boxes"][j]) and len(set(claims)) == 4

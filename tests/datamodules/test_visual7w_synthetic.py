@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from vltasks.datamodules.synthetic import WRITERS, Scene, image_rng, sample_scene
-from vltasks.datamodules.synthetic.visual7w import NUMBERS, corner, write_visual7w
+from vltasks.datamodules.synthetic.visual7w import NUMBERS, write_visual7w
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,11 @@ def test_answers_are_true_to_the_scene(root):
                 (obj,) = [o for o in scene.objects if o.shape == words[-1]]
                 assert qa["answer"] == f"{obj.color.capitalize()}."
             elif qa["type"] == "where":
-                (obj,) = [o for o in scene.objects if (o.color, o.shape) == (words[-2], words[-1])]
-                assert qa["answer"] == f"In the {corner(obj, 64)} corner."
+                (obj,) = [o for o in scene.objects if o.shape == words[-1]]
+                said = [a.rstrip(".").split()[-2:] for a in [qa["answer"], *qa["multiple_choices"]]]
+                near = [o for o in scene.objects if [o.color, o.shape] == said[0]]
+                assert len(near) == 1 and near[0] is not obj  # the answer names one other object
+                assert all(scene.count(c, s) == 0 for c, s in said[1:])  # the wrong ones none
             else:
                 n = scene.count(color=words[2]) if len(words) == 6 else len(scene.objects)
                 assert qa["answer"] == NUMBERS[n]

@@ -70,6 +70,9 @@ def test_prompt_is_given_not_scored_and_cut_from_the_caption(blip, tokenizer):
         raw = blip.generate(image, prompt, **head.gen)
         assert torch.equal(raw[:, 1 : 1 + p], prompt.expand(2, -1))
         assert head.run(blip, batch)["generated"] == head.decode(blip, raw, p)
+    # a caption already at the processor's limit: the prompt must not push it past the positions
+    long = blip.processor([Image.new("RGB", (64, 64))], ["what color " * 40])
+    assert head.train().run(blip, long)["logits"].shape[1] == blip.processor.max_text_len
 
 
 @pytest.mark.parametrize(

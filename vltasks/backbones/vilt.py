@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import AutoImageProcessor, AutoTokenizer, ViltConfig, ViltImageProcessor, ViltModel
 
 from vltasks.backbones.base import Backbone, Features, VLProcessor
@@ -51,7 +53,11 @@ class ViltBackbone(Backbone):
             size={"shortest_edge": size}, size_divisor=preset.get("patch_size", 8)
         )
         processor = VLProcessor(tokenizer, image_processor, config.max_position_embeddings)
-        return cls(ViltModel(config, add_pooling_layer=True), processor)
+        model = ViltModel(config, add_pooling_layer=True)
+        # HF starts patch positions at zero (pretrained ViT weights fill them); a preset may opt in
+        if preset.get("pos_init", "zeros") == "sincos":
+            _sincos_(model.embeddings.position_embeddings)
+        return cls(model, processor)
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str, **kwargs: Any) -> ViltBackbone:
@@ -72,3 +78,16 @@ class ViltBackbone(Backbone):
     def save_pretrained(self, path: str | Path) -> None:
         self.model.save_pretrained(str(path))
         self.processor.save_pretrained(path)
+
+
+@torch.no_grad()
+def _sincos_(pos: torch.Tensor) -> None:
+    """2D sin-cos initial patch positions (as MAE): a model trained from scratch knows where a patch
+    is from the first step (ViLT shuffles the patch order, so nothing else tells it)."""
+    dim, grid = pos.shape[-1], math.isqrt(pos.shape[1] - 1)
+    ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
+    parts = [(c.reshape(-1, 1).double() * omega).sin() for c in (ys, xs)]
+    parts += [(c.reshape(-1, 1).double() * omega).cos() for c in (ys, xs)]
+    pos[0, 0].zero_()
+    pos[0, 1:] = torch.cat([parts[0], parts[2], parts[1], parts[3]], dim=1).to(pos)

@@ -196,3 +196,14 @@ def test_fit_from_a_local_pretrained_directory(vqa_root, tmp_path, tokenizer, ca
                       weights_only=True, map_location="cpu")
     files = ckpt["hyper_parameters"]["backbone_files"]
     assert files["tokenizer.json"] == (saved / "tokenizer.json").read_text()
+
+
+def test_head_args_given_at_evaluation_override_the_checkpoint(fitted, vqa_root):
+    from vltasks import runtime
+    from vltasks.config import load_config
+
+    run_dir, _ = fitted
+    cfg = load_config("vqa_demo", [f"data.root={vqa_root}", "tasks.vqa.head_args.protocol=evalai", *TINY])
+    model = runtime.build_model(cfg, runtime.build_task_data(cfg), str(run_dir / "checkpoints" / "best.ckpt"))
+    assert model.heads["vqa"].protocol == "evalai"
+    assert model.metrics["val"]["vqa"]["accuracy"].protocol == "evalai"

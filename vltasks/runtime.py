@@ -51,7 +51,16 @@ def write_synthetic(cfg: DictConfig) -> None:
 def build_model(cfg: DictConfig, data: dict[str, TaskData], ckpt: str | None) -> VLTaskModule:
     """From a checkpoint (its own backbone files and head args) or fresh from the config."""
     if ckpt:
-        model = VLTaskModule.load_from_checkpoint(ckpt, map_location="cpu")
+        # the architecture comes from the checkpoint; head_args given now (e.g. decoding or rerank
+        # settings for evaluation) override the saved ones
+        saved = torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"]["config"]
+        for name, task in to_plain(cfg.tasks).items():
+            if name in saved["tasks"] and task.get("head_args"):
+                saved["tasks"][name]["head_args"] = {
+                    **saved["tasks"][name].get("head_args", {}),
+                    **task["head_args"],
+                }
+        model = VLTaskModule.load_from_checkpoint(ckpt, map_location="cpu", config=saved)
         missing = set(cfg.tasks) - set(model.task_names)
         if missing:
             raise ValueError(

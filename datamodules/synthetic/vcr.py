@@ -25,7 +25,14 @@ from .writers import WRITERS
 META_FILE = "synthetic_meta.json"
 DEFAULT_SPLITS = {"train": 1000, "val": 250}
 PHRASES = (("What", "color", "is", None, "?"), ("What", "is", "the", "color", "of", None, "?"))
-LABEL_FIELDS = ("answer_label", "rationale_label", "answer_orig", "rationale_orig", "answer_sources")
+LABEL_FIELDS = (
+    "answer_label",
+    "rationale_label",
+    "answer_orig",
+    "rationale_orig",
+    "answer_sources",
+    "rationale_sources",
+)
 
 
 def polygon(o: Obj) -> list[list[float]]:
@@ -102,7 +109,8 @@ def write_vcr(
     for split, n in sizes.items():
         lines = []
         for k in range(n):
-            image_id, index = 1 + index, index + 1
+            index += 1
+            image_id = index
             movie = f"{9000 + image_id // 25:04d}_SHAPE_WORLD"
             stem = f"lsmdc_{movie}/{movie}_{image_id:06d}@0"
             (images_dir / stem).parent.mkdir(parents=True, exist_ok=True)

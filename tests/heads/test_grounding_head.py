@@ -92,3 +92,16 @@ def test_describe_gives_expression_and_boxes_as_text():
     batch = _batch()
     text = head.describe({"boxes": batch["targets"]}, batch, 0)
     assert text == "the red circle\npred: 10 20 40 30\nGT: 10 20 40 30  IoU 1.00"
+
+
+def test_demo_backbone_starts_with_sincos_patch_positions():
+    from vltasks.backbones import build_backbone
+    from vltasks.config import load_config, to_plain
+
+    cfg = to_plain(load_config("refcoco_demo").backbone)
+    assert cfg["preset_args"]["pos_init"] == "sincos"
+    texts = lambda: ["the red circle on the left"] * 4  # noqa: E731
+    pos = build_backbone(cfg, texts=texts).model.embeddings.position_embeddings
+    assert pos[0, 1:].std() > 0.3 and not torch.equal(pos[0, 1], pos[0, 2])  # HF's default: all zeros
+    zeros = build_backbone({**cfg, "preset_args": {}}, texts=texts).model.embeddings.position_embeddings
+    assert zeros.abs().max() == 0

@@ -36,7 +36,13 @@ def _run_dir(out: str) -> Path:
 
 @pytest.mark.parametrize("name", DEMOS)
 def test_demo_config_fits_and_predicts(name, tmp_path, capsys):
-    common = ["--config", name, f"data.root={tmp_path / 'data'}", f"trainer.default_root_dir={tmp_path}", *TINY]
+    common = [
+        "--config",
+        name,
+        f"data.root={tmp_path / 'data'}",
+        f"trainer.default_root_dir={tmp_path}",
+        *TINY,
+    ]
     assert main(["fit", *common]) == 0
     run_dir = _run_dir(capsys.readouterr().out)
     fit = json.loads((run_dir / "metrics.json").read_text())["fit"]

@@ -95,6 +95,46 @@ def _chance(rows: list[tuple[Scene, int]], size: tuple[float, float]) -> dict[st
     }
 
 
+def _image_records(scene: Scene) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """instances.json entries of a scene: its image, and an annotation for every object (COCO)."""
+    image_id = scene.image_id
+    name = f"COCO_train2014_{image_id:012d}.jpg"
+    image = {"license": 1, "file_name": name, "height": scene.height, "width": scene.width, "id": image_id}
+    anns = []
+    for k, o in enumerate(scene.objects):
+        x, y, w, h = o.bbox_xywh
+        anns.append(
+            {
+                "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+                "area": w * h,
+                "iscrowd": 0,
+                "image_id": image_id,
+                "bbox": [x, y, w, h],
+                "category_id": SHAPES.index(o.shape) + 1,
+                "id": image_id * 10 + k,
+            }
+        )
+    return image, anns
+
+
+def _ref_record(ann: dict[str, Any], ref_id: int, split: str, first_sent: int, phrases: list[str]) -> dict:
+    """One ref as refer publishes it (its file_name carries the ann_id and names no real file)."""
+    image_id, sent_ids = ann["image_id"], list(range(first_sent, first_sent + len(phrases)))
+    return {
+        "sent_ids": sent_ids,
+        "file_name": f"COCO_train2014_{image_id:012d}_{ann['id']}.jpg",
+        "ann_id": ann["id"],
+        "ref_id": ref_id,
+        "image_id": image_id,
+        "split": split,
+        "sentences": [
+            {"tokens": p.split(), "raw": p[:1].upper() + p[1:], "sent_id": s, "sent": p}
+            for s, p in zip(sent_ids, phrases)
+        ],
+        "category_id": ann["category_id"],
+    }
+
+
 @WRITERS.register("refcoco")
 def write_refcoco(
     root: Path | str,
@@ -130,63 +170,27 @@ def write_refcoco(
         for image_id in sorted(ids[start : start + n]):
             scene = sample_scene(image_rng(seed, image_id, 0), image_id, image_size, min_objects, max_objects)
             render(scene).save(image_path(root, image_id), "JPEG", quality=jpeg_quality)
-            name = image_path(root, image_id).name
-            images.append(
-                {
-                    "license": 1,
-                    "file_name": name,
-                    "height": scene.height,
-                    "width": scene.width,
-                    "id": image_id,
-                }
-            )
-            ann_ids = [image_id * 10 + k for k in range(len(scene.objects))]
-            for ann_id, o in zip(ann_ids, scene.objects):
-                x, y, w, h = o.bbox_xywh
-                anns.append(
-                    {
-                        "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
-                        "area": w * h,
-                        "iscrowd": 0,
-                        "image_id": image_id,
-                        "bbox": [x, y, w, h],
-                        "category_id": SHAPES.index(o.shape) + 1,
-                        "id": ann_id,
-                    }
-                )
-            for i, phrases in _scene_refs(
-                scene, image_rng(seed, image_id, 3), refs_per_image, sentences_per_ref
-            ):
-                sent_ids = list(range(next_sent, next_sent + len(phrases)))
-                next_sent += len(phrases)
-                refs.append(
-                    {
-                        "sent_ids": sent_ids,
-                        "file_name": f"COCO_train2014_{image_id:012d}_{ann_ids[i]}.jpg",
-                        "ann_id": ann_ids[i],
-                        "ref_id": len(refs),
-                        "image_id": image_id,
-                        "split": split,
-                        "sentences": [
-                            {"tokens": p.split(), "raw": p[:1].upper() + p[1:], "sent_id": s, "sent": p}
-                            for s, p in zip(sent_ids, phrases)
-                        ],
-                        "category_id": SHAPES.index(scene.objects[i].shape) + 1,
-                    }
-                )
+            image, objects = _image_records(scene)
+            images.append(image)
+            anns += objects
+            picked = _scene_refs(scene, image_rng(seed, image_id, 3), refs_per_image, sentences_per_ref)
+            for i, phrases in picked:
+                refs.append(_ref_record(objects[i], len(refs), split, next_sent, phrases))
                 rows[split] += [(scene, i)] * len(phrases)
                 n_refs += 1
+                next_sent += len(phrases)
         summary["splits"][split] = {"images": n, "refs": n_refs, "sentences": len(rows[split])}
         start += n
     with (root / DATASET / f"refs({SPLIT_BY}).p").open("wb") as f:
         pickle.dump(refs, f, protocol=2)  # the published files are Python 2 pickles
+    licenses = [{"id": 1, "name": "synthetic"}]
     instances = {
         "info": INFO,
         "images": images,
-        "licenses": [{"id": 1, "name": "synthetic"}],
+        "licenses": licenses,
         "annotations": anns,
+        "categories": CATEGORIES,
     }
-    instances["categories"] = CATEGORIES
     (root / DATASET / "instances.json").write_text(json.dumps(instances, separators=(",", ":")))
     first = next(iter(all_splits))
     train_boxes = [scene.objects[i].bbox_xywh for scene, i in rows[first]] or [(image_size / 4,) * 4]

@@ -18,42 +18,19 @@ BACKBONES.register("clip")(ClipBackbone)
 BACKBONES.register("blip")(BlipBackbone)
 
 # Tiny random presets: small enough to learn the synthetic world on a CPU in minutes.
+_TINY: dict[str, Any] = dict(
+    hidden_size=128,
+    num_heads=4,
+    intermediate_size=256,
+    image_size=64,
+    patch_size=16,
+    max_text_len=32,
+    vocab_size=1000,
+)
 PRESETS: dict[str, dict[str, Any]] = {
-    "vilt_tiny": dict(
-        family="vilt",
-        hidden_size=128,
-        num_layers=4,
-        num_heads=4,
-        intermediate_size=256,
-        image_size=64,
-        patch_size=16,
-        max_text_len=32,
-        vocab_size=1000,
-    ),
-    "clip_tiny": dict(
-        family="clip",
-        hidden_size=128,
-        num_layers=3,
-        num_heads=4,
-        intermediate_size=256,
-        image_size=64,
-        patch_size=8,
-        max_text_len=32,
-        vocab_size=1000,
-        embed_dim=64,
-    ),
-    "blip_tiny": dict(
-        family="blip",
-        hidden_size=128,
-        num_layers=3,
-        num_heads=4,
-        intermediate_size=256,
-        image_size=64,
-        patch_size=16,
-        max_text_len=32,
-        vocab_size=1000,
-        embed_dim=64,
-    ),
+    "vilt_tiny": {**_TINY, "family": "vilt", "num_layers": 4},
+    "clip_tiny": {**_TINY, "family": "clip", "num_layers": 3, "patch_size": 8, "embed_dim": 64},
+    "blip_tiny": {**_TINY, "family": "blip", "num_layers": 3, "embed_dim": 64},
 }
 
 

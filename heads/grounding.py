@@ -44,9 +44,9 @@ class GroundingHead(Head):
     at it); or one MLP on the pooled vector (``pooling="pooled"``, TransVG's [REG] token style).
 
     Loss: L1 on normalized cxcywh (summed over the 4 coordinates) + generalized IoU, weighted 5 and 2
-    by default (DETR's weights; TransVG sums them 1:1). Metric: Acc@0.5 (IoU >= 0.5 on pixel xyxy boxes, no +1), keyed with the
-    evaluated split (``acc@0.5_testA``), which the batch carries (``eval_splits`` from the data only
-    names a stage's split on a process that saw no batch).
+    by default (DETR's weights). Metric: Acc@0.5 (IoU >= 0.5 on pixel xyxy boxes, no +1), keyed with
+    the evaluated split (``acc@0.5_testA``), which the batch carries (``eval_splits`` from the data
+    only names a stage's split on a process that saw no batch).
     """
 
     def __init__(

@@ -30,7 +30,7 @@ class CaptioningHead(Head):
     no_repeat_ngram_size) or ``nucleus`` (top_p, temperature, top_k; 0 = off). ``max_length`` and
     ``min_length`` count tokens as BLIP/LAVIS do, the start token and the prompt included. A
     ``prompt`` (BLIP's "a picture of ") is put after the start token, excluded from the loss and
-    cut from the decoded caption.
+    cut from the decoded caption. ``label_smoothing`` softens the training targets (BLIP: 0.1).
     """
 
     needs = frozenset({"decoder"})
@@ -52,8 +52,10 @@ class CaptioningHead(Head):
         prompt: str = "",
         metrics: Sequence[str] = ("Bleu", "ROUGE_L", "CIDEr"),
         metric_tokenizer: str = "ptb",
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
+        self.label_smoothing = float(label_smoothing)
         if decoding not in DECODING:
             raise ValueError(f"captioning head: decoding must be one of {DECODING}, got {decoding!r}")
         if min_length > max_length:
@@ -109,7 +111,9 @@ class CaptioningHead(Head):
     # -- training ----------------------------------------------------------------------------------
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> Tensor:
         # position 0 holds the start token: given, never a target (the seed's sum starts at w_1)
-        return prefix_lm_loss(outputs["logits"], outputs["labels"], prefix_len=1)
+        return prefix_lm_loss(
+            outputs["logits"], outputs["labels"], prefix_len=1, label_smoothing=self.label_smoothing
+        )
 
     # -- predictions and metrics -------------------------------------------------------------------
     def predict(self, outputs: dict[str, Any], batch: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,10 +14,16 @@ from vltasks.backbones.base import Features
 from vltasks.metrics import EntailmentAccuracy
 from vltasks.metrics.functional.choice import ENTAILMENT_CLASSES
 
+POOLINGS = ("pooled", "pooled+max")
+
 
 @HEADS.register("entailment")
 class EntailmentHead(Head):
     """Classifier on the fused pooled vector, cross-entropy on the gold label (ViLT/ALBEF style).
+
+    ``pooling="pooled+max"`` also feeds the classifier the max over the fused tokens: whether *some*
+    image patch matches what the hypothesis names is then one max away instead of a second hop
+    through [CLS].
 
     Logit i is class ``ENTAILMENT_CLASSES[i]`` (contradiction, neutral, entailment), the order the
     collate builds targets in and `EntailmentAccuracy` reports per-class accuracy in.
@@ -26,11 +32,16 @@ class EntailmentHead(Head):
     monitor = "accuracy"
     classes: tuple[str, ...] = ENTAILMENT_CLASSES
 
-    def __init__(self, hidden_size: int, dropout: float = 0.0, label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self, hidden_size: int, dropout: float = 0.0, label_smoothing: float = 0.0, pooling: str = "pooled"
+    ) -> None:
         super().__init__()
-        self.label_smoothing = float(label_smoothing)
+        if pooling not in POOLINGS:
+            raise ValueError(f"entailment head: pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.label_smoothing, self.pooling = float(label_smoothing), pooling
+        width = hidden_size * (2 if pooling == "pooled+max" else 1)
         self.classifier = nn.Sequential(
-            nn.Linear(hidden_size, 2 * hidden_size),
+            nn.Linear(width, 2 * hidden_size),
             nn.LayerNorm(2 * hidden_size),
             nn.GELU(),
             nn.Dropout(dropout),
@@ -38,7 +49,11 @@ class EntailmentHead(Head):
         )
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
-        return {"logits": self.classifier(features.pooled)}
+        x = features.pooled
+        if self.pooling == "pooled+max":  # + the strongest response of any token, padding excluded
+            tokens = features.tokens.masked_fill(features.mask[..., None] == 0, torch.finfo(x.dtype).min)
+            x = torch.cat([x, tokens.max(dim=1).values], dim=-1)
+        return {"logits": self.classifier(x)}
 
     def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
         return F.cross_entropy(outputs["logits"], batch["targets"], label_smoothing=self.label_smoothing)

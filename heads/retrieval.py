@@ -3,7 +3,9 @@
 Needs a backbone with ``dual`` and ``fusion`` that offers three parts (ClipBackbone does):
 ``dual_image(pixel_values) -> (embeds [B, E], tokens [B, P, Dv])``,
 ``dual_text(input_ids, attention_mask) -> (embeds [B, E], tokens [B, T, Dt])`` and
-``fuse_pairs(image_tokens, text_tokens, input_ids, attention_mask) -> pooled [B, D]``.
+``fuse_pairs(image_tokens, text_tokens, input_ids, attention_mask) -> pooled [B, D]``; BlipBackbone
+offers them too, plus ``match_logits(pooled)``, its pretrained ITM head, which ``backbone_itm: true``
+uses instead of the head's own (new, random) ITM layer.
 
 Training batches hold one caption per sample: ITC (symmetric InfoNCE, global negatives under DDP)
 plus ITM on the positives and one ITC-mined hard negative per image and per caption (ALBEF).
@@ -54,6 +56,7 @@ class RetrievalHead(Head):
         rerank_batch: int = 128,
         predict_top: int = 10,
         cache_dtype: str = "float32",
+        backbone_itm: bool = False,
     ) -> None:
         super().__init__()
         self.k_test, self.itm_weight, self.itc_weight = int(k_test), float(itm_weight), float(itc_weight)
@@ -64,11 +67,23 @@ class RetrievalHead(Head):
             )
         self.cache_dtype = getattr(torch, cache_dtype)
         self.temperature = LearnableTemperature(init_temperature)
-        self.itm = nn.Linear(hidden_size, 2)
+        # with backbone_itm the layer is not built at all: an unused layer would stall DDP
+        self.itm = None if backbone_itm else nn.Linear(hidden_size, 2)
         self._gallery: tuple[Any, ...] | None = None
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:  # pragma: no cover
         raise NotImplementedError("the retrieval head calls the backbone's parts itself: use run()")
+
+    def itm_logits(self, backbone: Any, pooled: Tensor) -> Tensor:
+        """[B, 2] (no match, match) from the head's ITM layer or the backbone's own."""
+        if self.itm is not None:
+            return self.itm(pooled)
+        if not hasattr(backbone, "match_logits"):
+            raise ValueError(
+                f"retrieval head: backbone_itm needs a backbone with its own ITM head (BLIP); "
+                f"{type(backbone).__name__} has none"
+            )
+        return backbone.match_logits(pooled)
 
     def match_score(
         self,
@@ -81,7 +96,7 @@ class RetrievalHead(Head):
         """ITM log-odds of a match for pairs (image_tokens[i], caption i)."""
         if text_tokens is None:
             text_tokens = backbone.dual_text(ids, mask)[1]
-        logits = self.itm(backbone.fuse_pairs(image_tokens, text_tokens, ids, mask)).float()
+        logits = self.itm_logits(backbone, backbone.fuse_pairs(image_tokens, text_tokens, ids, mask)).float()
         return logits[:, 1] - logits[:, 0]
 
     def final_score(self, itm: Tensor, cos: Tensor) -> Tensor:
@@ -113,7 +128,7 @@ class RetrievalHead(Head):
             "image_embeds": image_embeds,
             "text_embeds": text_embeds,
             "logit_scale": self.temperature(),
-            "itm_logits": self.itm(pooled),
+            "itm_logits": self.itm_logits(backbone, pooled),
             "itm_labels": labels,
         }
 
@@ -122,7 +137,13 @@ class RetrievalHead(Head):
             raise ValueError(
                 "retrieval trains on one caption per sample: set data.options.train_unit=caption"
             )
-        itc = itc_loss(outputs["image_embeds"], outputs["text_embeds"], logit_scale=outputs["logit_scale"])
+        # captions of one image in the batch are all positives for it (ALBEF's idx targets)
+        itc = itc_loss(
+            outputs["image_embeds"],
+            outputs["text_embeds"],
+            logit_scale=outputs["logit_scale"],
+            ids=batch["imgid"],
+        )
         return itc + self.itm_weight * itm_loss(outputs["itm_logits"], outputs["itm_labels"])
 
     # -- evaluation ------------------------------------------------------------------------------
@@ -154,7 +175,7 @@ class RetrievalHead(Head):
         if items["image_ids"].numel() == 0:
             return
         pad_id = int(getattr(backbone.processor.tokenizer, "pad_token_id", None) or 0)
-        dtype = next(self.itm.parameters()).dtype
+        dtype = next(self.temperature.parameters()).dtype
         device = items["image_tokens"].device
         half = device.type == "cuda" and self.cache_dtype in (torch.float16, torch.bfloat16)
 

@@ -189,11 +189,23 @@ def test_fit_from_a_local_pretrained_directory(vqa_root, tmp_path, tokenizer, ca
     saved = tmp_path / "my_vilt"
     args = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "patch_size": 16}
     ViltBackbone.from_config(args, tokenizer).save_pretrained(saved)
-    code, out, _ = _run(capsys, "fit", "--config", "vqa_demo", f"backbone={saved}", f"data.root={vqa_root}",
-                        f"trainer.default_root_dir={tmp_path}", "trainer.max_epochs=1", *TINY)
+    code, out, _ = _run(
+        capsys,
+        "fit",
+        "--config",
+        "vqa_demo",
+        f"backbone={saved}",
+        f"data.root={vqa_root}",
+        f"trainer.default_root_dir={tmp_path}",
+        "trainer.max_epochs=1",
+        *TINY,
+    )
     assert code == 0
-    ckpt = torch.load(Path(out.split("run directory: ")[1].split()[0]) / "checkpoints" / "last.ckpt",
-                      weights_only=True, map_location="cpu")
+    ckpt = torch.load(
+        Path(out.split("run directory: ")[1].split()[0]) / "checkpoints" / "last.ckpt",
+        weights_only=True,
+        map_location="cpu",
+    )
     files = ckpt["hyper_parameters"]["backbone_files"]
     assert files["tokenizer.json"] == (saved / "tokenizer.json").read_text()
 

@@ -55,3 +55,20 @@ def test_demo_config_fits_and_predicts(name, tmp_path, capsys):
     for task in cfg.tasks:
         rows = json.loads((pred_dir / f"predictions_{task}.json").read_text())
         assert rows and all(isinstance(r, dict) for r in rows)
+
+
+@pytest.mark.parametrize("name", builtin_configs())
+def test_every_builtin_config_names_a_reader_and_a_head_its_backbone_can_serve(name):
+    """Real-data configs cannot run here (no hub, no datasets), so check what can be: each loads,
+    each task's data format has a reader, and each head's needs are capabilities of the family."""
+    from vltasks.datamodules import READERS
+    from vltasks.heads import HEADS
+
+    from vltasks.backbones import BACKBONES
+
+    cfg = load_config(name)
+    family = BACKBONES.get(cfg.backbone.name)
+    for task, spec in cfg.tasks.items():
+        fmt = (spec.get("data") or {}).get("format") or cfg.data.format
+        assert fmt in READERS, (name, task, fmt)
+        assert HEADS.get(spec.head).needs <= family.buildable, (name, task, spec.head)

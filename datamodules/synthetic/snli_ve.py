@@ -5,12 +5,14 @@
 
 Each image gets one caption (sentence1, the premise SNLI annotators saw) and three hypotheses, one per
 label, as SNLI collected them. Entailment and contradiction are decided by what the image shows
-("there is a red circle", "there is no blue square", "the circle is green"); neutral hypotheses state
-what no image of this world can show ("the red circle is made of wood") about an object that is there;
-the same statement about an absent object is a contradiction. Neutral is therefore partly visible in
-the text alone, as in SNLI, so the summary reports a hypothesis-only baseline next to chance and the
-majority class: a model must beat it to show it reads the image. R names a colour ("red object"), a
-shape ("circle") or both ("red circle"); colours, the easiest to see, are named most.
+("there is a red circle", "there is no blue square", "the circle is green"); most contradictions are
+a one-word edit of the entailed hypothesis (the style of many SNLI contradictions), so the text alone
+cannot tell that pair apart. Neutral hypotheses state what no image of this world can show ("the red
+circle is made of wood") about an object that is there; the same statement about an absent object is
+a contradiction. Neutral is therefore partly visible in the text alone, as in SNLI, so the summary
+reports a hypothesis-only baseline next to chance and the majority class: a model must beat it to
+show it reads the image. R names a colour ("red object"), a shape ("circle") or both ("red circle");
+colours, the easiest to see, are named most.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ def _sentence(text: str) -> str:
 
 
 REFERENTS = {"color": 0.5, "shape": 0.25, "both": 0.25}  # what a hypothesis names; colour is easiest
+UNSEEN_CONTRADICTION = 0.25  # share of contradictions that are an unseen property of an absent R
 
 
 def _referents(scene: Scene, kind: str) -> tuple[list[str], list[str]]:
@@ -99,30 +102,34 @@ def _referent(scene: Scene, rng: np.random.Generator, present: bool) -> tuple[st
 
 
 def hypotheses(scene: Scene, rng: np.random.Generator) -> list[Hypothesis]:
-    """One entailed, one neutral, one contradicted: "there is (no) R", "the <shape> is <colour>" (a shape
-    seen once), "the R <unseen property>" (neutral if R is in the image, else a contradiction)."""
+    """One entailed, one neutral, one contradicted hypothesis about the scene.
+
+    The entailed one is "there is a R" (R here), "there is no R" (R absent) or "the <shape> is
+    <colour>" (a shape seen once). The contradiction is most often a
+    minimal edit of it ("a" <-> "no", another colour), or else "the R <unseen property>" about an
+    R that is absent. The neutral one states an unseen property of an R that is here.
+    """
     unique = [o for o in scene.objects if scene.is_unique(o, ("shape",))]
-
-    def claim(label: str) -> Hypothesis:
-        forms = ["exist", "no", "color"] if unique else ["exist", "no"]
-        form = _pick(rng, forms + (["unseen"] if label == "contradiction" else []))
-        if form == "color":
-            o = _pick(rng, unique)
-            color = o.color if label == "entailment" else _pick(rng, [k for k in COLORS if k != o.color])
-            return Hypothesis(label, "color", _sentence(f"the {o.shape} is {color}"))
-        present = (form == "exist") == (label == "entailment") and form != "unseen"
-        kind, ref = _referent(scene, rng, present)
-        text = {
-            "exist": f"there is a {ref}",
-            "no": f"there is no {ref}",
-            "unseen": f"the {ref} {_pick(rng, list(UNSEEN))}",
-        }[form]
-        return Hypothesis(label, f"{form}/{kind}", _sentence(text))
-
-    entailed = claim("entailment")
-    kind, ref = _referent(scene, rng, True)
+    form = _pick(rng, ["exist", "no", "color"] if unique else ["exist", "no"])
+    if form == "color":
+        o = _pick(rng, unique)
+        wrong = _pick(rng, [k for k in COLORS if k != o.color])
+        entailed = Hypothesis("entailment", "color", _sentence(f"the {o.shape} is {o.color}"))
+        edited = Hypothesis("contradiction", "color", _sentence(f"the {o.shape} is {wrong}"))
+    else:
+        kind, ref = _referent(scene, rng, present=form == "exist")
+        say = {"exist": f"there is a {ref}", "no": f"there is no {ref}"}
+        other = "no" if form == "exist" else "exist"
+        entailed = Hypothesis("entailment", f"{form}/{kind}", _sentence(say[form]))
+        edited = Hypothesis("contradiction", f"{other}/{kind}", _sentence(say[other]))
+    contradiction = edited
+    if rng.random() < UNSEEN_CONTRADICTION:
+        kind, ref = _referent(scene, rng, present=False)
+        text = f"the {ref} {_pick(rng, list(UNSEEN))}"
+        contradiction = Hypothesis("contradiction", f"unseen/{kind}", _sentence(text))
+    kind, ref = _referent(scene, rng, present=True)
     neutral = Hypothesis("neutral", f"unseen/{kind}", _sentence(f"the {ref} {_pick(rng, list(UNSEEN))}"))
-    return [entailed, neutral, claim("contradiction")]
+    return [entailed, neutral, contradiction]
 
 
 def _parses(text: str) -> tuple[str, str]:

@@ -67,6 +67,12 @@ def test_capabilities_and_errors_name_both_sides(tokenizer):
         vilt.require(NeedsDual.needs, "retrieval")
     with pytest.raises(ValueError, match=r"'vqa'.*fusion.*'clip'"):
         clip_dual.require(VQAHead.needs, "vqa")
+    # a config asking the impossible fails before the tokenizer is trained or weights are loaded
+    never = lambda: pytest.fail("texts were read")  # noqa: E731
+    with pytest.raises(ValueError, match=r"\['dual'\].*'vilt'"):
+        build_backbone({"preset": "vilt_tiny"}, texts=never, needs={"dual", "fusion"})
+    with pytest.raises(ValueError, match=r"\['decoder'\].*'clip'"):
+        build_backbone({"pretrained": "/nonexistent/clip-dir", "name": "clip"}, needs={"decoder"})
 
 
 def test_presets_build_with_tokenizer_trained_on_the_data():

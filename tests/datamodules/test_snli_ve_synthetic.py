@@ -103,3 +103,21 @@ def test_every_label_is_what_the_scene_makes_it():
         f"{f}/{r}" for f in forms for r in ("color", "shape", "both")
     }
     assert sum(n for (t, y), n in kinds.items() if t.startswith("unseen") and y == "contradiction") > 0
+
+
+def test_contradictions_are_mostly_minimal_edits_of_the_entailed_hypothesis():
+    """One word changed ("a" <-> "no", the colour), the style of many SNLI contradictions, so the
+    text alone cannot tell the pair apart; the rest name an unseen property of something absent."""
+    edits = unseen = 0
+    for image_id in range(400):
+        scene = sample_scene(image_rng(0, image_id, 0), image_id)
+        entailed, _, contradiction = hypotheses(scene, image_rng(0, image_id, 3))
+        a, b = entailed.text.rstrip(".").split(), contradiction.text.rstrip(".").split()
+        if contradiction.template.startswith("unseen"):
+            unseen += 1
+            continue
+        changed = [(x, y) for x, y in zip(a, b) if x != y]
+        assert len(a) == len(b) and len(changed) == 1, (entailed, contradiction)
+        assert changed[0] in {("a", "no"), ("no", "a")} or changed[0][1] in COLORS
+        edits += 1
+    assert 0.6 < edits / 400 < 0.9 and unseen > 0

@@ -46,6 +46,23 @@ def test_loss_is_cross_entropy_and_backpropagates():
     assert smooth.loss({"logits": _logits(GOLD)}, _batch()) > head.loss({"logits": _logits(GOLD)}, _batch())
 
 
+def test_pooled_plus_max_sees_the_strongest_real_token_only():
+    """The classifier input is [pooled ; max over unmasked tokens]: padding never wins the max."""
+    torch.manual_seed(0)
+    head = EntailmentHead(4, pooling="pooled+max")
+    tokens = torch.randn(2, 5, 4)
+    tokens[:, -1] = 100.0  # padding with a huge value
+    mask = torch.ones(2, 5, dtype=torch.long)
+    mask[:, -1] = 0
+    pooled = torch.randn(2, 4)
+    seen = []
+    head.classifier.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    head(Features(tokens=tokens, mask=mask, pooled=pooled), _batch())
+    torch.testing.assert_close(seen[0], torch.cat([pooled, tokens[:, :-1].max(dim=1).values], dim=-1))
+    with pytest.raises(ValueError, match="pooling"):
+        EntailmentHead(4, pooling="mean")
+
+
 def test_predict_rows_round_trip_json():
     head = EntailmentHead(8)
     rows = head.predict({"logits": _logits(["neutral", "neutral", "contradiction"])}, _batch())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from vltasks.datamodules.synthetic.karpathy import write_karpathy
 from vltasks.heads import HEADS
 from vltasks.heads.retrieval import RetrievalHead
 
-from vltasks.backbones import ClipBackbone, train_wordpiece
+from vltasks.backbones import BlipBackbone, ClipBackbone, train_wordpiece
 from vltasks.metrics import ImageTextRetrieval
 from vltasks.metrics.functional.retrieval import gt_ranks, recall_from_ranks
 
@@ -20,13 +21,21 @@ STAGES = {"train": "train", "val": "val", "predict": "test"}
 TINY = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, patch_size=16, embed_dim=16)
 
 
-def build(root: Path, k_test: int = 12, seed: int = 0) -> tuple[KarpathyData, ClipBackbone, RetrievalHead]:
-    """Reader, tiny CLIP with a fusion block and head, all deterministic from `seed`."""
+def build(
+    root: Path, k_test: int = 12, seed: int = 0, family: str = "clip"
+) -> tuple[KarpathyData, Any, RetrievalHead]:
+    """Reader, tiny CLIP with a fusion block (or tiny BLIP with its own ITM head) and head, all
+    deterministic from `seed`."""
     data = KarpathyData(str(root), STAGES)
     torch.manual_seed(seed)
     tokenizer = train_wordpiece(list(data.texts()), vocab_size=120)
-    backbone = ClipBackbone.from_config(TINY, tokenizer, fusion={"layers": 1, "heads": 2})
-    head = HEADS.get("retrieval")(backbone.hidden_size, k_test=k_test, rerank_batch=16)
+    if family == "blip":
+        backbone = BlipBackbone.from_config({**TINY, "num_layers": 1, "max_text_len": 40}, tokenizer)
+    else:
+        backbone = ClipBackbone.from_config(TINY, tokenizer, fusion={"layers": 1, "heads": 2})
+    head = HEADS.get("retrieval")(
+        backbone.hidden_size, k_test=k_test, rerank_batch=16, backbone_itm=family == "blip"
+    )
     return data, backbone.eval(), head.eval()
 
 
@@ -74,6 +83,23 @@ def test_loss_backward_reaches_encoders_fusion_and_temperature(root):
     assert out["itm_labels"].tolist() == [1, 1, 1] and torch.isfinite(head.loss(out, single))
 
 
+def test_blip_trains_its_own_itm_head_and_projections(root):
+    """On BLIP the head adds no ITM layer: the checkpoint's itm_head, projections and encoders learn."""
+    data, backbone, head = build(root, family="blip")
+    assert head.itm is None
+    backbone.train(), head.train()
+    (batch,) = batches(data, backbone, "train", [[0, 1, 2, 5, 6, 12]])
+    loss = head.loss(head.run(backbone, batch), batch)
+    loss.backward()
+    m = backbone.model
+    for module in (m.itm_head, m.vision_proj, m.text_proj, m.vision_model, m.text_encoder, head.temperature):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+    assert all(p.grad is None for p in m.text_decoder.parameters())  # the captioner is not involved
+    _, clip, _ = build(root)
+    with pytest.raises(ValueError, match="own ITM head"):
+        head.itm_logits(clip, torch.zeros(1, clip.hidden_size))
+
+
 def evaluate(head: RetrievalHead, backbone: ClipBackbone, eval_batches: list[dict]) -> dict[str, float]:
     metrics = head.metrics()
     with torch.no_grad():
@@ -102,9 +128,11 @@ def _dense_reference(head, backbone, batch: dict, k: int) -> dict[str, float]:
     return {key: float(v) for key, v in recall_from_ranks(*ranks, t2img, n_i).items()}
 
 
-@pytest.mark.parametrize(("k", "itc_weight"), [(3, 0.0), (12, 0.0), (3, 1.5)])
-def test_reranked_recalls_equal_the_dense_two_stage_protocol(root, k, itc_weight):
-    data, backbone, head = build(root, k_test=k)
+@pytest.mark.parametrize(
+    ("k", "itc_weight", "family"), [(3, 0.0, "clip"), (12, 0.0, "clip"), (3, 1.5, "clip"), (3, 0.0, "blip")]
+)
+def test_reranked_recalls_equal_the_dense_two_stage_protocol(root, k, itc_weight, family):
+    data, backbone, head = build(root, k_test=k, family=family)
     head.itc_weight = itc_weight
     got = evaluate(head, backbone, batches(data, backbone, "val", [[0, 1, 2], [3, 4], [5, 6]]))
     (whole,) = batches(data, backbone, "val", [list(range(7))])

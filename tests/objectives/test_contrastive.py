@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 from tests.ddp import run_distributed
 from vltasks.objectives import LearnableTemperature, itc_loss
@@ -73,6 +74,31 @@ def test_learnable_temperature_init_clamp_and_grad() -> None:
     assert temp.log_scale.grad.item() == 0.0  # clamped: no push beyond the cap
 
 
+IDS = torch.tensor([7, 3, 9, 7, 3, 5])  # images 7 and 3 have a caption on each rank
+
+
+def test_same_image_ids_are_all_positives() -> None:
+    """ALBEF's targets: uniform over the columns of the same image, against a direct sum."""
+    g = torch.Generator().manual_seed(5)
+    image = F.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=-1)
+    text = F.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=-1)
+    scale = 1 / 0.07
+    sim = scale * image @ text.T
+    total = 0.0
+    for logits in (sim, sim.T):
+        for i in range(6):
+            pos = [j for j in range(6) if IDS[j] == IDS[i]]
+            log_z = math.log(sum(math.exp(float(x)) for x in logits[i]))
+            total += -sum(float(logits[i, j]) - log_z for j in pos) / len(pos) / 6
+    got = itc_loss(image, text, scale, ids=IDS, normalize=False)
+    assert got.item() == pytest.approx(total / 2, rel=1e-10)
+    assert got.item() != pytest.approx(itc_loss(image, text, scale, normalize=False).item())
+    unique = itc_loss(image, text, scale, ids=torch.arange(6), normalize=False)
+    assert unique.item() == pytest.approx(itc_loss(image, text, scale, normalize=False).item(), rel=1e-12)
+    with pytest.raises(ValueError, match="ids"):
+        itc_loss(image, text, ids=IDS[:5])
+
+
 def _forward(proj: torch.nn.Linear, temp: LearnableTemperature, x_img, x_txt):
     return itc_loss(proj(x_img), proj(x_txt) * 0.5 + x_txt[:, : proj.out_features], temp())
 
@@ -105,6 +131,9 @@ def _ddp_worker(rank: int, world_size: int, x_img, x_txt, sizes_even, sizes_unev
             "param_grads": [p.tolist() for p in params],
         }
     sl = slice(0, 3) if rank == 0 else slice(3, 6)
+    proj, temp = _model()
+    ids = IDS[sl]
+    out["ids_loss"] = itc_loss(proj(x_img[sl]), proj(x_txt[sl]), temp(), ids=ids).item()
     out["local_only"] = itc_loss(x_img[sl], x_txt[sl], gather=False).item()
     return out
 
@@ -145,6 +174,12 @@ def test_ddp_two_ranks_match_one_process() -> None:
     )
     img_grad = torch.tensor(res[0]["uneven"]["img_grad"] + res[1]["uneven"]["img_grad"], dtype=torch.float64)
     torch.testing.assert_close(img_grad, n * img.grad, rtol=1e-9, atol=1e-12)
+
+    # shared image ids across ranks: positives found in the other rank's rows too
+    proj, temp = _model()
+    with torch.no_grad():
+        want = itc_loss(proj(x_img), proj(x_txt), temp(), ids=IDS).item()
+    assert sum(r["ids_loss"] for r in res) / world == pytest.approx(want, rel=1e-10)
 
     # gather=False under DDP is the plain local loss
     assert res[0]["local_only"] == pytest.approx(itc_loss(x_img[:3], x_txt[:3]).item(), rel=1e-10)

@@ -69,3 +69,22 @@ def test_no_target_is_zero_and_bad_input_raises() -> None:
         prefix_lm_loss(logits, torch.zeros(B, L, dtype=torch.long), reduction="none")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         prefix_lm_loss(logits[0], torch.zeros(L, dtype=torch.long))
+
+
+def test_label_smoothing_mixes_target_with_uniform() -> None:
+    """(1 - e) NLL + e mean_v(-log p_v) per target, averaged over targets."""
+    logits, labels = _data()
+    eps, first = 0.1, M + 1
+    total, count = 0.0, 0
+    for b in range(B):
+        for t in range(first, L):
+            if labels[b, t] == -100:
+                continue
+            logp = torch.log_softmax(logits[b, t - 1], dim=-1)
+            total += -(1 - eps) * float(logp[labels[b, t]]) - eps * float(logp.mean())
+            count += 1
+    got = prefix_lm_loss(logits, labels, prefix_len=first, label_smoothing=eps)
+    assert got.item() == pytest.approx(total / count, rel=1e-12)
+    assert got.item() != pytest.approx(prefix_lm_loss(logits, labels, prefix_len=first).item())
+    with pytest.raises(ValueError, match="label_smoothing"):
+        prefix_lm_loss(logits, labels, label_smoothing=1.0)

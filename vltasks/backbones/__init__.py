@@ -42,6 +42,16 @@ def _fusion_kwargs(family: str, cfg: dict[str, Any], needs: set[str]) -> dict[st
     return {}
 
 
+def _check_buildable(cls: type[Backbone], needs: set[str]) -> None:
+    """Fail before a large download or a tokenizer training when no head could be served."""
+    missing = needs - cls.buildable
+    if missing:
+        raise ValueError(
+            f"the heads need {sorted(missing)} but backbone family {cls.family!r} offers at most "
+            f"{sorted(cls.buildable)}"
+        )
+
+
 def build_backbone(
     cfg: dict[str, Any], texts: Callable[[], Iterable[str]] | None = None, needs: set[str] | None = None
 ) -> Backbone:
@@ -55,11 +65,13 @@ def build_backbone(
         guess = [f for f in ("clip", "blip") if f in str(pretrained).lower()]
         family = cfg.get("name") or (guess[0] if guess else "vilt")
         cls = BACKBONES.get(family)
+        _check_buildable(cls, needs)
         backbone = cls.from_pretrained(str(pretrained), **_fusion_kwargs(family, cfg, needs))
     elif preset:
         if preset not in PRESETS:
             raise KeyError(f"unknown backbone preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
         spec = {**PRESETS[preset], **(cfg.get("preset_args") or {})}
+        _check_buildable(BACKBONES.get(spec["family"]), needs)
         if texts is None:
             raise ValueError(f"backbone preset {preset!r} trains its tokenizer on the data: texts are needed")
         tokenizer = train_wordpiece(texts(), vocab_size=int(cfg.get("vocab_size") or spec["vocab_size"]))

@@ -68,7 +68,10 @@ class Backbone(nn.Module):
     """Base adapter. Subclasses wrap one HF model family and say what they offer."""
 
     family: ClassVar[str] = ""
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset()  # what this instance offers
+    # what the family can be built to offer (CLIP gains fusion from an added block); configs are
+    # checked against it before any weights are loaded
+    buildable: ClassVar[frozenset[str]] = frozenset()
     hidden_size: int = 0  # width of fused tokens / pooled vector
     embed_dim: int | None = None  # width of dual embeddings
 

@@ -54,6 +54,7 @@ class BlipVLModel(BlipPreTrainedModel):
 class BlipBackbone(Backbone):
     family = "blip"
     capabilities = frozenset({"dual", "fusion", "decoder"})
+    buildable = capabilities
 
     def __init__(self, model: BlipVLModel, processor: VLProcessor) -> None:
         super().__init__(processor)
@@ -82,6 +83,28 @@ class BlipBackbone(Backbone):
     def itm_logits(self, fused: Tensor) -> Tensor:
         """The checkpoint's own ITM head on the fused [CLS]: [B, 2] (no match, match)."""
         return self.model.itm_head(fused[:, 0])
+
+    # the retrieval head's three parts (the same names as ClipBackbone's), BLIP's ITC and ITM
+    def dual_image(self, pixel_values: Tensor) -> tuple[Tensor, Tensor]:
+        """(ITC embedding [B, E]: vision_proj of the image [CLS], vision tokens [B, P, Dv])."""
+        image = self.encode_image(pixel_values)
+        return self.model.vision_proj(image[:, 0]), image
+
+    def dual_text(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(ITC embedding [B, E]: text_proj of the unimodal [CLS], unimodal text tokens [B, T, Dt])."""
+        text = self.encode_text(input_ids, attention_mask)
+        return self.model.text_proj(text[:, 0]), text
+
+    def fuse_pairs(
+        self, image_tokens: Tensor, text_tokens: Tensor, input_ids: Tensor, attention_mask: Tensor
+    ) -> Tensor:
+        """Fused [CLS] [B, Dt] of pairs: BLIP's ITM re-encodes the text cross-attending to the image
+        (``text_tokens`` are the unimodal pass's and are not reused)."""
+        return self.fuse(image_tokens, input_ids, attention_mask)[:, 0]
+
+    def match_logits(self, pooled: Tensor) -> Tensor:
+        """The checkpoint's ITM head on a fused [CLS]: [B, 2] (no match, match)."""
+        return self.model.itm_head(pooled)
 
     def forward(self, batch: dict[str, Any]) -> Features:
         image = self.encode_image(batch["pixel_values"])

@@ -27,6 +27,7 @@ FUSION_WEIGHTS = "vltasks_fusion.safetensors"
 
 class ClipBackbone(Backbone):
     family = "clip"
+    buildable = frozenset({"dual", "fusion"})  # fusion: a FusionBlock added when a head needs it
 
     def __init__(
         self, model: CLIPModel, processor: VLProcessor, fusion: dict[str, int] | None = None

@@ -17,6 +17,7 @@ _TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 class ViltBackbone(Backbone):
     family = "vilt"
     capabilities = frozenset({"fusion"})
+    buildable = capabilities
 
     def __init__(self, model: ViltModel, processor: VLProcessor) -> None:
         super().__init__(processor)

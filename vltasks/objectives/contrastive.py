@@ -9,6 +9,10 @@ Why this shape: the rank's loss is the mean over its own rows, so the mean of th
 global-batch loss, and because the gather's backward sums gradients from every rank, DDP's gradient
 averaging then yields exactly the one-process gradient of the global-batch loss. Computing the full
 global matrix on every rank instead would scale gradients by the world size.
+
+With ``ids`` (e.g. COCO image ids, five captions each) every column of the same id is a positive:
+the target row is uniform over them (ALBEF/BLIP retrieval finetuning), so two captions of one image in
+a batch are not pushed apart as negatives. Unique ids give exactly the one-hot loss.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ def itc_loss(
     temperature: Tensor | float | None = None,
     gather: bool = True,
     normalize: bool = True,
+    ids: Tensor | None = None,
 ) -> Tensor:
     """Symmetric InfoNCE over matched rows (image i pairs with text i).
 
@@ -87,6 +92,7 @@ def itc_loss(
             seed's sim is cosine similarity), pass ``normalize=False`` if already normalized.
         logit_scale: 1/tau, e.g. ``LearnableTemperature()()``. Alternatively give ``temperature``
             (tau). Neither: tau = 0.07.
+        ids: optional [n] integer ids of the pairs' images; rows sharing an id are all positives.
         gather: under an initialized process group, use the global batch as negatives (see module
             docstring). The result is this rank's loss; its mean over ranks is the global loss.
     """
@@ -105,7 +111,15 @@ def itc_loss(
     if gather and _distributed():
         all_image, offset = gather_with_grad(image_emb)
         all_text, _ = gather_with_grad(text_emb)
-    labels = torch.arange(image_emb.shape[0], device=image_emb.device) + offset
     logits_i2t = scale * image_emb @ all_text.t()  # local images vs global texts
     logits_t2i = scale * text_emb @ all_image.t()  # local texts vs global images
-    return 0.5 * (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels))
+    if ids is None:
+        labels = torch.arange(image_emb.shape[0], device=image_emb.device) + offset
+        return 0.5 * (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels))
+    if ids.shape != (image_emb.shape[0],):
+        raise ValueError(f"itc_loss: ids must be [n] = [{image_emb.shape[0]}], got {tuple(ids.shape)}")
+    with torch.no_grad():
+        all_ids = gather_with_grad(ids)[0] if gather and _distributed() else ids
+        targets = (ids[:, None] == all_ids[None, :]).to(logits_i2t.dtype)
+        targets = targets / targets.sum(dim=1, keepdim=True)
+    return 0.5 * (F.cross_entropy(logits_i2t, targets) + F.cross_entropy(logits_t2i, targets))

@@ -26,6 +26,7 @@ def prefix_lm_loss(
     prefix_len: int = 0,
     ignore_index: int = -100,
     reduction: Literal["mean", "sum"] = "mean",
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     """Teacher-forced next-token NLL over the target positions.
 
@@ -39,11 +40,15 @@ def prefix_lm_loss(
             starts at w_1, so pass M + 1 for [v_1..v_M ; BOS ; w_1..]).
         reduction: "mean" averages over target tokens (the usual training scale, independent of
             caption length); "sum" is the seed's -sum_t log p, summed over the batch as well.
+        label_smoothing: mix each one-hot target with the uniform distribution over the vocabulary
+            (torch's definition); BLIP finetunes its captioner with 0.1. 0 is the seed's exact NLL.
 
     Returns 0 attached to the graph when no position is a target, not NaN.
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     if logits.dim() != 3:
         raise ValueError(f"prefix_lm_loss expects logits [B, L, V], got {tuple(logits.shape)}")
     b, seq_len, vocab = logits.shape
@@ -61,7 +66,13 @@ def prefix_lm_loss(
     # The shift: position t predicts token t + 1. Shifting the labels left (the last position gets
     # ignore_index) rather than slicing the logits avoids copying the [B, L, V] tensor.
     shift_labels = F.pad(labels.long(), (0, 1), value=ignore_index)[:, 1:].reshape(-1)
-    nll = F.cross_entropy(logits.reshape(-1, vocab), shift_labels, ignore_index=ignore_index, reduction="sum")
+    nll = F.cross_entropy(
+        logits.reshape(-1, vocab),
+        shift_labels,
+        ignore_index=ignore_index,
+        reduction="sum",
+        label_smoothing=label_smoothing,
+    )
     if reduction == "sum":
         return nll
     return nll / (shift_labels != ignore_index).sum().clamp(min=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
@@ -49,3 +50,23 @@ class Head(nn.Module):
 
 
 HEADS: Registry[type[Head]] = Registry("head")
+
+POOLINGS = ("pooled", "pooled+max")
+
+
+def check_pooling(pooling: str, who: str) -> int:
+    """Validate a head's ``pooling`` and return the width factor of its output (1 or 2)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"{who} head: pooling must be one of {POOLINGS}, got {pooling!r}")
+    return 2 if pooling == "pooled+max" else 1
+
+
+def pool(features: Features, pooling: str) -> Tensor:
+    """The vector a classifier reads: the pooled [CLS] (``pooled``), or [pooled ; max over the
+    fused tokens, padding excluded] (``pooled+max``): "does any patch match what the text names?"
+    is then one max away instead of a second hop through [CLS] (docs/design-notes.md, 8)."""
+    x = features.pooled
+    if pooling == "pooled":
+        return x
+    tokens = features.tokens.masked_fill(features.mask[..., None] == 0, torch.finfo(x.dtype).min)
+    return torch.cat([x, tokens.max(dim=1).values], dim=-1)

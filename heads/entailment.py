@@ -8,13 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
-from vltasks.heads.base import HEADS, Head
+from vltasks.heads.base import HEADS, Head, check_pooling, pool
 
 from vltasks.backbones.base import Features
 from vltasks.metrics import EntailmentAccuracy
 from vltasks.metrics.functional.choice import ENTAILMENT_CLASSES
-
-POOLINGS = ("pooled", "pooled+max")
 
 
 @HEADS.register("entailment")
@@ -36,10 +34,8 @@ class EntailmentHead(Head):
         self, hidden_size: int, dropout: float = 0.0, label_smoothing: float = 0.0, pooling: str = "pooled"
     ) -> None:
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ValueError(f"entailment head: pooling must be one of {POOLINGS}, got {pooling!r}")
+        width = hidden_size * check_pooling(pooling, "entailment")
         self.label_smoothing, self.pooling = float(label_smoothing), pooling
-        width = hidden_size * (2 if pooling == "pooled+max" else 1)
         self.classifier = nn.Sequential(
             nn.Linear(width, 2 * hidden_size),
             nn.LayerNorm(2 * hidden_size),
@@ -49,11 +45,7 @@ class EntailmentHead(Head):
         )
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
-        x = features.pooled
-        if self.pooling == "pooled+max":  # + the strongest response of any token, padding excluded
-            tokens = features.tokens.masked_fill(features.mask[..., None] == 0, torch.finfo(x.dtype).min)
-            x = torch.cat([x, tokens.max(dim=1).values], dim=-1)
-        return {"logits": self.classifier(x)}
+        return {"logits": self.classifier(pool(features, self.pooling))}
 
     def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
         return F.cross_entropy(outputs["logits"], batch["targets"], label_smoothing=self.label_smoothing)

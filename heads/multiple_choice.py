@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
-from vltasks.heads.base import HEADS, Head
+from vltasks.heads.base import HEADS, Head, check_pooling, pool
 
 from vltasks.backbones.base import Features
 from vltasks.metrics import MultipleChoiceAccuracy, VCRAccuracy
@@ -26,7 +26,8 @@ IMAGE_KEYS = ("pixel_values", "pixel_mask")
 
 @HEADS.register("multiple_choice")
 class MultipleChoiceHead(Head):
-    """One scorer per candidate set (answers; rationales for VCR) on the fused pooled vector."""
+    """One scorer per candidate set (answers; rationales for VCR) on the fused pooled vector
+    (``pooling="pooled+max"`` adds the max over the fused tokens, as the entailment head can)."""
 
     def __init__(
         self,
@@ -36,6 +37,7 @@ class MultipleChoiceHead(Head):
         question_types: list[str] | None = None,
         dropout: float = 0.0,
         max_rows: int = 512,
+        pooling: str = "pooled",
     ) -> None:
         super().__init__()
         if protocol not in GROUPS:
@@ -47,10 +49,11 @@ class MultipleChoiceHead(Head):
         self.question_types = list(question_types or [])
         self.max_rows = max_rows  # backbone rows per call
         self.monitor = "q2ar" if protocol == "vcr" else "accuracy"
+        self.pooling, width = pooling, hidden_size * check_pooling(pooling, "multiple_choice")
         self.scorers = nn.ModuleDict(
             {
                 g: nn.Sequential(
-                    nn.Linear(hidden_size, 2 * hidden_size),
+                    nn.Linear(width, 2 * hidden_size),
                     nn.LayerNorm(2 * hidden_size),
                     nn.GELU(),
                     nn.Dropout(dropout),
@@ -63,7 +66,7 @@ class MultipleChoiceHead(Head):
     # -- scoring ---------------------------------------------------------------------------------
     def forward(self, features: Features, batch: dict[str, Any], group: str = "answer") -> dict[str, Tensor]:
         """One logit per row (an image with one context + candidate)."""
-        return {"logits": self.scorers[group](features.pooled).squeeze(-1)}
+        return {"logits": self.scorers[group](pool(features, self.pooling)).squeeze(-1)}
 
     def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Tensor]:
         n_samples = len(batch["sample_id"])

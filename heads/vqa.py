@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
-from vltasks.heads.base import HEADS, Head
+from vltasks.heads.base import HEADS, Head, check_pooling, pool
 
 from vltasks.backbones.base import Features
 from vltasks.metrics import VQAAccuracy
@@ -19,21 +19,27 @@ class VQAHead(Head):
     """Classifier on the fused pooled vector; BCE on the soft VQA scores of each answer.
 
     The loss is scaled by the number of answers (as in ViLT) so its size does not shrink with a
-    large vocabulary.
+    large vocabulary. ``pooling="pooled+max"`` adds the max over the fused tokens (heads/base.py).
     """
 
     monitor = "accuracy"
 
     def __init__(
-        self, hidden_size: int, answers: list[str], protocol: str = "vqav2", dropout: float = 0.0
+        self,
+        hidden_size: int,
+        answers: list[str],
+        protocol: str = "vqav2",
+        dropout: float = 0.0,
+        pooling: str = "pooled",
     ) -> None:
         super().__init__()
+        self.pooling, width = pooling, hidden_size * check_pooling(pooling, "vqa")
         if not answers:
             raise ValueError("VQA head: the answer vocabulary is empty (no training answers were read)")
         self.answers = list(answers)
         self.protocol = protocol
         self.classifier = nn.Sequential(
-            nn.Linear(hidden_size, 2 * hidden_size),
+            nn.Linear(width, 2 * hidden_size),
             nn.LayerNorm(2 * hidden_size),
             nn.GELU(),
             nn.Dropout(dropout),
@@ -41,7 +47,7 @@ class VQAHead(Head):
         )
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
-        return {"logits": self.classifier(features.pooled)}
+        return {"logits": self.classifier(pool(features, self.pooling))}
 
     def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
         logits, targets = outputs["logits"], batch["targets"]

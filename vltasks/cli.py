@@ -78,7 +78,7 @@ def run(stage: str, config: str, overrides: list[str], ckpt: str | None) -> int:
     result: dict[str, object] = {}
     if stage == "fit":
         trainer.fit(model, dm, ckpt_path=ckpt)
-        best = callbacks[0].best_model_path or callbacks[0].last_model_path
+        best = callbacks[0].best_model_path or callbacks[1].best_model_path  # [1]: last.ckpt
         trainer.validate(model, dm, ckpt_path=best or None, verbose=False)
         result = {**runtime.stage_metrics(trainer, "val"), "best_checkpoint": best}
         _print_table(

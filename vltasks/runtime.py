@@ -138,7 +138,16 @@ def build_trainer(cfg: DictConfig, model: VLTaskModule, stage: str) -> tuple[L.T
                 filename="best",
                 monitor=monitor,
                 mode=model.heads[first].monitor_mode,
-                save_last=True,
+            ),
+            # Lightning 2.6's save_last writes last.ckpt only in epochs that also save a best one,
+            # so an epoch without improvement left last.ckpt behind and `fit --ckpt` lost epochs:
+            # a second callback without a monitor keeps exactly one file, rewritten every epoch
+            ModelCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                filename="last",
+                monitor=None,
+                save_top_k=1,
+                enable_version_counter=False,
             ),
             LearningRateMonitor(logging_interval="step"),
         ]

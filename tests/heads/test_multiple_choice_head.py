@@ -132,3 +132,14 @@ def test_visual7w_official_results_and_per_type_accuracy():
 def test_unknown_protocol_is_refused():
     with pytest.raises(ValueError, match="protocol must be one of"):
         MultipleChoiceHead(8, protocol="nlvr2")
+
+
+def test_pooled_plus_max_scores_from_both_vectors():
+    torch.manual_seed(0)
+    head = MultipleChoiceHead(4, protocol="visual7w", pooling="pooled+max")
+    assert head.scorers["answer"][0].in_features == 8
+    tokens, mask = torch.randn(3, 5, 4), torch.ones(3, 5, dtype=torch.long)
+    out = head(Features(pooled=torch.randn(3, 4), tokens=tokens, mask=mask), {})
+    assert out["logits"].shape == (3,)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        MultipleChoiceHead(4, pooling="mean")

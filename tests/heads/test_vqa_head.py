@@ -60,3 +60,14 @@ def test_registry_knows_vqa_and_refuses_empty_vocab():
         HEADS.get("nope")
     with pytest.raises(ValueError, match="answer vocabulary is empty"):
         VQAHead(8, [])
+
+
+def test_pooled_plus_max_reads_the_tokens_too():
+    torch.manual_seed(0)
+    head = VQAHead(8, ANSWERS, pooling="pooled+max")
+    tokens = torch.randn(2, 5, 8, requires_grad=True)
+    feats = Features(pooled=torch.randn(2, 8), tokens=tokens, mask=torch.ones(2, 5, dtype=torch.long))
+    head.loss(head(feats, _batch()), _batch()).backward()
+    assert tokens.grad is not None and int((tokens.grad.abs().sum(-1) > 0).sum()) > 0
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        VQAHead(8, ANSWERS, pooling="mean")

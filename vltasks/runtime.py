@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,48 @@ class JSONPredictionWriter(BasePredictionWriter):
             self.written[task] = path
 
 
+DDP_LAUNCHERS = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def _device_count(devices: Any, accelerator: str) -> int:
+    """How many devices Lightning will use on this node, as far as the config says."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    if isinstance(devices, str) and "," in devices:
+        return len([d for d in devices.split(",") if d.strip()])
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    gpus = torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 0
+    if devices in ("auto", -1):
+        return max(gpus, 1) if devices == "auto" else max(gpus, os.cpu_count() or 1)
+    return int(devices)
+
+
+def resolve_strategy(strategy: str, devices: Any, num_nodes: int, accelerator: str) -> str:
+    """DDP that tolerates parameters a run leaves without gradients.
+
+    Heads use different parts of a backbone (a token-pooling grounding head never touches ViLT's
+    pooler, retrieval never BLIP's decoder), and plain DDP stops on the first such parameter. So a
+    multi-process run whose strategy is ``auto`` or a DDP launcher named without a choice
+    (``ddp``, ``ddp_fork``, ...) gets ``<launcher>_find_unused_parameters_true``. Name
+    ``<launcher>_find_unused_parameters_false`` to skip that search when every parameter is used.
+    """
+    many = int(num_nodes) > 1 or _device_count(devices, accelerator) > 1
+    if strategy == "auto" and many:
+        strategy = "ddp"
+    if strategy in DDP_LAUNCHERS:
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
+
+
 def build_trainer(cfg: DictConfig, model: VLTaskModule, stage: str) -> tuple[L.Trainer, Path, list[Any]]:
     tcfg = {k: v for k, v in to_plain(cfg.trainer).items() if v is not None}
+    tcfg["strategy"] = resolve_strategy(
+        str(tcfg.get("strategy", "auto")),
+        tcfg.get("devices", "auto"),
+        int(tcfg.get("num_nodes", 1)),
+        str(tcfg.get("accelerator", "auto")),
+    )
     root = tcfg.pop("default_root_dir")
     logger = TensorBoardLogger(save_dir=root, name=cfg.name, default_hp_metric=False)
     run_dir = Path(logger.log_dir)

@@ -68,5 +68,6 @@ def pool(features: Features, pooling: str) -> Tensor:
     x = features.pooled
     if pooling == "pooled":
         return x
-    tokens = features.tokens.masked_fill(features.mask[..., None] == 0, torch.finfo(x.dtype).min)
+    tokens = features.tokens
+    tokens = tokens.masked_fill(features.mask[..., None] == 0, torch.finfo(tokens.dtype).min)
     return torch.cat([x, tokens.max(dim=1).values], dim=-1)

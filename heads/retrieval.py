@@ -7,8 +7,10 @@ Needs a backbone with ``dual`` and ``fusion`` that offers three parts (ClipBackb
 offers them too, plus ``match_logits(pooled)``, its pretrained ITM head, which ``backbone_itm: true``
 uses instead of the head's own (new, random) ITM layer.
 
-Training batches hold one caption per sample: ITC (symmetric InfoNCE, global negatives under DDP)
-plus ITM on the positives and one ITC-mined hard negative per image and per caption (ALBEF).
+Training batches hold one caption per sample: ITC (symmetric InfoNCE, global negatives under DDP,
+captions of the same image all positive) plus ITM on the positives and one ITC-mined hard negative
+per image and per caption, drawn from this process's batch (ALBEF, ``hard_negatives="local"``) or
+from every process's batch (BLIP's retrieval finetuning, ``hard_negatives="global"``).
 Evaluation batches hold images with all their captions; image features are computed once, and at the
 epoch's end ITC picks the top-k per query both ways and ITM re-scores them (score = ITM log-odds
 + ``itc_weight`` x ITC logit). Reported: txt_r1/5/10, img_r1/5/10, means and r_mean after re-ranking,
@@ -21,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
@@ -29,6 +32,7 @@ from vltasks.heads.retrieval_rerank import RetrievalCache, rerank_recalls
 
 from vltasks.backbones.base import Features
 from vltasks.objectives import LearnableTemperature, itc_loss, itm_loss, sample_itm_hard_negatives
+from vltasks.objectives.contrastive import _distributed, gather_with_grad
 
 
 def _pad(seqs: list[Tensor], pad_id: int) -> tuple[Tensor, Tensor]:
@@ -57,6 +61,7 @@ class RetrievalHead(Head):
         predict_top: int = 10,
         cache_dtype: str = "float32",
         backbone_itm: bool = False,
+        hard_negatives: str = "local",
     ) -> None:
         super().__init__()
         self.k_test, self.itm_weight, self.itc_weight = int(k_test), float(itm_weight), float(itc_weight)
@@ -66,6 +71,9 @@ class RetrievalHead(Head):
                 f"retrieval head: cache_dtype must be float32, float16 or bfloat16, got {cache_dtype!r}"
             )
         self.cache_dtype = getattr(torch, cache_dtype)
+        if hard_negatives not in ("local", "global"):
+            raise ValueError(f"retrieval head: hard_negatives is local or global, not {hard_negatives!r}")
+        self.hard_negatives = hard_negatives
         self.temperature = LearnableTemperature(init_temperature)
         # with backbone_itm the layer is not built at all: an unused layer would stall DDP
         self.itm = None if backbone_itm else nn.Linear(hidden_size, 2)
@@ -114,22 +122,84 @@ class RetrievalHead(Head):
             return out
         ids, mask = batch["input_ids"], batch["attention_mask"]
         text_embeds, text_tokens = backbone.dual_text(ids, mask)
+        pad_id = int(getattr(backbone.processor.tokenizer, "pad_token_id", None) or 0)
+        local = (image_tokens, text_tokens, ids, mask)
+        pool = self._negative_pool(image_embeds, text_embeds, batch["imgid"], local, pad_id)
+        image_tokens, text_tokens, ids, mask = pool["local"]  # text padded to the pool's width
         with torch.no_grad():
-            sim = F.normalize(image_embeds, dim=-1) @ F.normalize(text_embeds, dim=-1).T * self.temperature()
-            same = batch["imgid"][:, None] == batch["imgid"][None, :]
+            scale = self.temperature()
+            sim_i2t = F.normalize(image_embeds, dim=-1) @ F.normalize(pool["text_embeds"], dim=-1).T * scale
+            sim_t2i = (
+                sim_i2t.T
+                if pool["offset"] is None
+                else F.normalize(text_embeds, dim=-1) @ F.normalize(pool["image_embeds"], dim=-1).T * scale
+            )
+            same = batch["imgid"][:, None] == pool["imgid"][None, :]
         n = ids.shape[0]
-        idx_i, idx_t = torch.arange(n, device=ids.device), torch.arange(n, device=ids.device)
+        rows = (image_tokens, text_tokens, ids, mask)
         if not bool(same.all()):  # a batch of one image's captions has no negative to draw
-            neg_t, neg_i = sample_itm_hard_negatives(sim, sim.T, same_image_mask=same)
-            idx_i, idx_t = torch.cat([idx_i, idx_i, neg_i]), torch.cat([idx_t, neg_t, idx_t])
-        pooled = backbone.fuse_pairs(image_tokens[idx_i], text_tokens[idx_t], ids[idx_t], mask[idx_t])
-        labels = (torch.arange(idx_i.numel(), device=ids.device) < n).long()
+            neg_t, neg_i = sample_itm_hard_negatives(
+                sim_i2t, sim_t2i, same_image_mask=same, offset=pool["offset"] or 0
+            )
+            p_img, p_txt, p_ids, p_mask = pool["tokens"]
+            rows = (
+                torch.cat([image_tokens, image_tokens, p_img[neg_i]]),
+                torch.cat([text_tokens, p_txt[neg_t], text_tokens]),
+                torch.cat([ids, p_ids[neg_t], ids]),
+                torch.cat([mask, p_mask[neg_t], mask]),
+            )
+        pooled = backbone.fuse_pairs(*rows)
+        labels = (torch.arange(rows[0].shape[0], device=ids.device) < n).long()
         return {
             "image_embeds": image_embeds,
             "text_embeds": text_embeds,
             "logit_scale": self.temperature(),
             "itm_logits": self.itm_logits(backbone, pooled),
             "itm_labels": labels,
+        }
+
+    def _negative_pool(
+        self,
+        image_embeds: Tensor,
+        text_embeds: Tensor,
+        imgid: Tensor,
+        local: tuple[Tensor, Tensor, Tensor, Tensor],
+        pad_id: int,
+    ) -> dict[str, Any]:
+        """Where hard negatives come from: this process's batch (ALBEF, ``offset`` None), or with
+        ``hard_negatives="global"`` under DDP every process's batch (BLIP's retrieval finetuning):
+        embeddings gathered without gradient to pick them, tokens gathered with gradient to fuse
+        them (the gather's backward returns each rank its share). Text is padded to the widest
+        rank's length first, so ``local`` comes back padded too."""
+        if self.hard_negatives != "global" or not _distributed():
+            return {
+                "image_embeds": image_embeds,
+                "text_embeds": text_embeds,
+                "imgid": imgid,
+                "tokens": local,
+                "local": local,
+                "offset": None,
+            }
+        image_tokens, text_tokens, ids, mask = local
+        width = torch.tensor([ids.shape[1]], device=ids.device)
+        dist.all_reduce(width, op=dist.ReduceOp.MAX)
+        extra = int(width.item()) - ids.shape[1]
+        ids, mask = F.pad(ids, (0, extra), value=pad_id), F.pad(mask, (0, extra), value=0)
+        text_tokens = F.pad(text_tokens, (0, 0, 0, extra))
+        with torch.no_grad():
+            all_image_embeds, offset = gather_with_grad(image_embeds.detach())
+            all_text_embeds, _ = gather_with_grad(text_embeds.detach())
+            all_imgid, _ = gather_with_grad(imgid)
+            all_ids, _ = gather_with_grad(ids)
+            all_mask, _ = gather_with_grad(mask)
+        tokens = (gather_with_grad(image_tokens)[0], gather_with_grad(text_tokens)[0], all_ids, all_mask)
+        return {
+            "image_embeds": all_image_embeds,
+            "text_embeds": all_text_embeds,
+            "imgid": all_imgid,
+            "tokens": tokens,
+            "local": (image_tokens, text_tokens, ids, mask),
+            "offset": offset,
         }
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> Tensor:

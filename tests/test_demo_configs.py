@@ -72,3 +72,13 @@ def test_every_builtin_config_names_a_reader_and_a_head_its_backbone_can_serve(n
         fmt = (spec.get("data") or {}).get("format") or cfg.data.format
         assert fmt in READERS, (name, task, fmt)
         assert HEADS.get(spec.head).needs <= family.buildable, (name, task, spec.head)
+
+
+@pytest.mark.parametrize("name", ["vqa_demo", "retrieval_demo", "vcr_demo"])
+def test_demo_fits_with_worker_processes(name, tmp_path, capsys):
+    """Real configs load with workers: batches built in worker processes (image decoding, the
+    processor, retrieval's gallery, VCR's candidate rows) must reach the model intact."""
+    common = ["--config", name, f"data.root={tmp_path / 'data'}", f"trainer.default_root_dir={tmp_path}"]
+    assert main(["fit", *common, *TINY, "data.num_workers=2"]) == 0
+    fit = json.loads((_run_dir(capsys.readouterr().out) / "metrics.json").read_text())["fit"]
+    assert any(k.startswith("val/") and not k.endswith("/loss") for k in fit)

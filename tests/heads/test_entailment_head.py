@@ -97,3 +97,14 @@ def test_describe_names_hypothesis_prediction_and_gold():
     )
     assert text.splitlines()[0] == "H: The red circle is hot."
     assert text.splitlines()[1].startswith("pred: entailment (") and text.endswith("GT: neutral")
+
+
+def test_pooled_plus_max_with_mixed_precision_outputs():
+    """Under autocast the pooled vector and the tokens may differ in dtype; padding must still lose."""
+    from vltasks.heads.base import pool
+
+    tokens = torch.randn(2, 4, 3).to(torch.float16)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
+    out = pool(Features(tokens=tokens, mask=mask, pooled=torch.randn(2, 3)), "pooled+max")
+    assert out.dtype == torch.float32 and out.shape == (2, 6)
+    torch.testing.assert_close(out[1, 3:], tokens[1, 0].float())

@@ -116,5 +116,26 @@ def test_hard_negatives_no_candidate_raises() -> None:
         sample_itm_hard_negatives(
             torch.zeros(2, 2), torch.zeros(2, 2), same_image_mask=torch.ones(2, 2, dtype=torch.bool)
         )
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(ValueError, match=r"need \[B, N\]"):
         sample_itm_hard_negatives(torch.zeros(2, 3), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="offset"):
+        sample_itm_hard_negatives(torch.zeros(2, 3), torch.zeros(2, 3), offset=2)
+
+
+def test_global_columns_skip_this_ranks_positives_and_same_image_columns() -> None:
+    """Rank 1 of 2: local rows 0..2 are global columns 3..5; rows 0 and 2 share an image with
+    global column 1 (another rank's caption of the same image): none of those is ever drawn."""
+    b, n, offset = 3, 7, 3
+    same = torch.zeros(b, n, dtype=torch.bool)
+    same[0, 1] = same[2, 1] = True
+    positive = same.clone()
+    positive[torch.arange(b), torch.arange(b) + offset] = True
+    seen_t = torch.zeros(b, n, dtype=torch.bool)
+    seen_i = torch.zeros(b, n, dtype=torch.bool)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(400):
+        sim = torch.randn(b, n, generator=g)
+        nt, ni = sample_itm_hard_negatives(sim, sim.flip(1), g, same_image_mask=same, offset=offset)
+        seen_t[torch.arange(b), nt] = True
+        seen_i[torch.arange(b), ni] = True
+    assert torch.equal(seen_t, ~positive) and torch.equal(seen_i, ~positive)

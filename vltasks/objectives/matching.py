@@ -52,28 +52,38 @@ def sample_itm_hard_negatives(
     sim_t2i: Tensor,
     generator: torch.Generator | None = None,
     same_image_mask: Tensor | None = None,
+    offset: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Pick one hard negative text per image and one hard negative image per text (ALBEF).
 
     Args:
-        sim_i2t: [B, B] image-to-text similarity (typically the ITC logits); pair (i, i) is positive.
-        sim_t2i: [B, B] text-to-image similarity.
+        sim_i2t: [B, N] image-to-text similarity (typically the ITC logits); pair (i, i + offset) is
+            positive. N = B for the local batch (ALBEF); N > B when the columns are the global batch
+            gathered from every process (BLIP's retrieval finetuning) and this rank's rows start at
+            column ``offset``.
+        sim_t2i: [B, N] text-to-image similarity, rows local texts, columns (global) images.
         generator: for reproducible draws; must live on the same device as the similarities.
-        same_image_mask: optional [B, B] bool, True where text j also describes image i (COCO has five
-            captions per image); those are positives too and never drawn. Rows index images.
+        same_image_mask: optional [B, N] bool, True where text/image j shares row i's image (COCO has
+            five captions per image); those are positives too and never drawn. For a square batch,
+            rows index images and its transpose is used for the texts.
 
     Returns:
-        (neg_text_for_image [B], neg_image_for_text [B]) as long indices into the batch. Similarities
-        are detached: sampling carries no gradient.
+        (neg_text_for_image [B], neg_image_for_text [B]) as long indices into the N columns.
+        Similarities are detached: sampling carries no gradient.
     """
-    b = sim_i2t.shape[0]
-    if sim_i2t.shape != (b, b) or sim_t2i.shape != (b, b):
-        raise ValueError(f"need square [B, B] similarities, got {sim_i2t.shape} and {sim_t2i.shape}")
-    positive = torch.eye(b, dtype=torch.bool, device=sim_i2t.device)
+    b, n = sim_i2t.shape[0], sim_i2t.shape[-1]
+    if sim_i2t.dim() != 2 or sim_t2i.shape != (b, n) or not 0 <= offset <= n - b:
+        raise ValueError(
+            f"need [B, N] similarities with B + offset <= N, got {tuple(sim_i2t.shape)} and "
+            f"{tuple(sim_t2i.shape)} with offset {offset}"
+        )
+    rows = torch.arange(b, device=sim_i2t.device)
+    positive = torch.zeros(b, n, dtype=torch.bool, device=sim_i2t.device)
+    positive[rows, rows + offset] = True
     if same_image_mask is not None:
-        if same_image_mask.shape != (b, b):
-            raise ValueError(f"same_image_mask must be [{b}, {b}], got {tuple(same_image_mask.shape)}")
+        if same_image_mask.shape != (b, n):
+            raise ValueError(f"same_image_mask must be [{b}, {n}], got {tuple(same_image_mask.shape)}")
         positive = positive | same_image_mask.to(device=sim_i2t.device, dtype=torch.bool)
     neg_text = _draw(sim_i2t, positive, generator, "image")
-    neg_image = _draw(sim_t2i, positive.t(), generator, "text")
+    neg_image = _draw(sim_t2i, positive.t() if b == n else positive, generator, "text")
     return neg_text, neg_image

@@ -49,6 +49,8 @@ def test_demo_config_fits_and_predicts(name, tmp_path, capsys):
     cfg = load_config(name)
     for task in cfg.tasks:
         assert any(k.startswith(f"val/{task}/") and k != f"val/{task}/loss" for k in fit), (task, fit)
+        baselines = fit["synthetic"][task].get("baselines") if cfg.tasks[task].head != "vqa" else True
+        assert baselines, (task, fit["synthetic"])  # what the demo prints beside its metrics
     best = fit["best_checkpoint"]
     assert main(["predict", *common, "--ckpt", best]) == 0
     pred_dir = _run_dir(capsys.readouterr().out)

@@ -1,5 +1,7 @@
-"""What the demo prints after fitting on the synthetic world: accuracy per question kind against
-the majority-answer baseline, measured on the validation split with the official metric."""
+"""What a demo prints after fitting on the synthetic world. VQA: accuracy per question kind against
+the majority-answer baseline, measured on the validation split with the official metric. Other
+tasks: the trivial baselines the world's writer recorded for the validation split (chance, the most
+frequent answer or caption, hypothesis only, a random object), to read beside the metrics."""
 
 from __future__ import annotations
 
@@ -33,9 +35,16 @@ def _val_predictions(model: Any, dm: Any, task_index: int) -> tuple[list[int], l
 def synthetic_report(cfg: DictConfig, model: Any, dm: Any, best: str) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for i, name in enumerate(model.task_names):
-        if model.config["tasks"][name]["head"] != "vqa":
-            continue
         meta = json.loads((Path(task_data(cfg, name)["root"]) / "synthetic_meta.json").read_text())
+        if model.config["tasks"][name]["head"] != "vqa":
+            split = task_data(cfg, name)["val_split"]
+            baselines = meta.get("baselines", {}).get(split)
+            if baselines:
+                print(f"\n{name}: trivial baselines, synthetic {split} split (read beside the metrics)")
+                for what, value in baselines.items():
+                    print(f"  {what:<55} {value:.4f}")
+                report[name] = {"split": split, "baselines": baselines}
+            continue
         qids, preds, answers = _val_predictions(model, dm, i)
         majority = model.heads[name].answers[0]  # the vocabulary is sorted by training frequency
         ours = vqa_scores(preds, answers).double()

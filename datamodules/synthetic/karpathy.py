@@ -17,6 +17,7 @@ Layout (``dataset="coco"``, Karpathy's ``caption_datasets.zip`` next to the COCO
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,24 @@ def image_file(root: Path | str, record: dict[str, Any], dataset: str = "coco") 
     return Path(root) / "flickr30k-images" / record["filename"]
 
 
+def _baselines(images: list[dict[str, Any]], splits: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per split: R@1 of a random ranking, and the COCO caption scores of always giving the most
+    frequent training caption (the captioning demo's trivial baseline)."""
+    from vltasks.metrics.functional.caption import coco_caption_scores
+
+    train = Counter(s["raw"] for im in images if im["split"] in ("train", "restval") for s in im["sentences"])
+    out: dict[str, dict[str, float]] = {}
+    for split, info in splits.items():
+        out[split] = {"R@1, a random ranking (either way)": info["chance_r1"]}
+        refs = [[s["raw"] for s in im["sentences"]] for im in images if im["split"] == split]
+        if train and refs:
+            top = train.most_common(1)[0][0]
+            scores = coco_caption_scores([top] * len(refs), refs, metrics=("Bleu", "CIDEr"))
+            out[split]["CIDEr, the most frequent train caption"] = scores["CIDEr"]
+            out[split]["BLEU-4, the most frequent train caption"] = scores["Bleu_4"]
+    return out
+
+
 @WRITERS.register("karpathy")
 def write_karpathy(
     root: Path | str,
@@ -213,5 +232,6 @@ def write_karpathy(
     annotation_path(root, dataset).write_text(
         json.dumps({"images": images, "dataset": dataset}, separators=(",", ":")), encoding="utf-8"
     )
+    summary["baselines"] = _baselines(images, summary["splits"])
     (root / META_FILE).write_text(json.dumps(summary), encoding="utf-8")
     return {**summary, "root": str(root)}

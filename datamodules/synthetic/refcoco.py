@@ -196,5 +196,12 @@ def write_refcoco(
     train_boxes = [scene.objects[i].bbox_xywh for scene, i in rows[first]] or [(image_size / 4,) * 4]
     mean_size = (float(np.mean([b[2] for b in train_boxes])), float(np.mean([b[3] for b in train_boxes])))
     summary["chance"] = {split: _chance(r, mean_size) for split, r in rows.items()}
+    summary["baselines"] = {
+        split: {
+            "Acc@0.5, a random scene object": c["random_object"],
+            "Acc@0.5, a centred box of the mean size": c["centre_box"],
+        }
+        for split, c in summary["chance"].items()
+    }
     (root / META_FILE).write_text(json.dumps(summary, indent=1))
     return {**summary, "root": str(root)}

@@ -251,6 +251,14 @@ def write_snli_ve(
         },
         "hypothesis_only_baseline": _text_only_baseline(rows, first),
     }
+    summary["baselines"] = {
+        split: {
+            "chance": summary["chance"],
+            f"majority class ({majority})": summary["majority_baseline"][split],
+            "hypothesis only (majority label of its template)": summary["hypothesis_only_baseline"][split],
+        }
+        for split in rows
+    }
     template = {pid: h.template for r in rows.values() for h, pid in r}
     (root / META_FILE).write_text(json.dumps({**summary, "template": template}), encoding="utf-8")
     return {**summary, "root": str(root), "template": template}

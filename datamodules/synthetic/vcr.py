@@ -150,5 +150,7 @@ def write_vcr(
         text = "".join(json.dumps(line) + "\n" for line in lines)
         (root / f"{split}.jsonl").write_text(text, encoding="utf-8")
         summary["splits"][split] = {"images": n, "questions": len(lines), "labelled": split in labelled}
+    chance = {"chance Q->A": 0.25, "chance QA->R": 0.25, "chance Q->AR": 0.0625}  # 4 answers, 4 rationales
+    summary["baselines"] = {split: dict(chance) for split in labelled}
     (root / META_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return {**summary, "root": str(root)}

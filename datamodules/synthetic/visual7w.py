@@ -87,6 +87,20 @@ def questions(scene: Scene, rng: np.random.Generator) -> list[tuple[str, str, st
     return out
 
 
+def _baselines(images: list[dict[str, Any]], splits: list[str]) -> dict[str, dict[str, float]]:
+    """Per split: chance (1 of 4) and choosing the candidate given most often as the right answer
+    in train (what a model that ignores image and question can learn)."""
+    right = Counter(qa["answer"] for im in images if im["split"] == "train" for qa in im["qa_pairs"])
+    out: dict[str, dict[str, float]] = {}
+    for split in splits:
+        qas = [qa for im in images if im["split"] == split for qa in im["qa_pairs"]]
+        hits = [
+            max([qa["answer"], *qa["multiple_choices"]], key=lambda a: right[a]) == qa["answer"] for qa in qas
+        ]
+        out[split] = {"chance": 0.25, "most frequent train answer": float(np.mean(hits)) if hits else 0.0}
+    return out
+
+
 @WRITERS.register("visual7w")
 def write_visual7w(
     root: Path | str,
@@ -129,5 +143,6 @@ def write_visual7w(
         start += n
         summary["splits"][split] = {"images": n, "questions": sum(kinds.values()), "types": dict(kinds)}
     (root / DATASET_FILE).write_text(json.dumps({"images": images}, separators=(",", ":")), encoding="utf-8")
+    summary["baselines"] = _baselines(images, list(sizes))
     (root / META_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return {**summary, "root": str(root)}

@@ -185,6 +185,9 @@ def test_cli_writes_every_registered_format(fmt, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert (tmp_path / "synthetic_meta.json").is_file()
     assert set(defaults) <= set(summary["splits"])
+    if fmt != "vqav2":  # VQA's majority baseline depends on the answer vocabulary: the demo reports it
+        assert set(defaults) <= set(summary["baselines"])
+        assert all(0.0 <= v for split in summary["baselines"].values() for v in split.values())
 
 
 def test_cli_rejects_malformed_split(tmp_path, capsys):

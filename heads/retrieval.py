@@ -142,9 +142,11 @@ class RetrievalHead(Head):
                 sim_i2t, sim_t2i, same_image_mask=same, offset=pool["offset"] or 0
             )
             p_img, p_txt, p_ids, p_mask = pool["tokens"]
+            # index_select, not p_img[neg_i]: the backward of advanced indexing accumulates repeated
+            # rows in a thread-dependent order on CPU, and runs of the same seed drifted apart
             rows = (
-                torch.cat([image_tokens, image_tokens, p_img[neg_i]]),
-                torch.cat([text_tokens, p_txt[neg_t], text_tokens]),
+                torch.cat([image_tokens, image_tokens, p_img.index_select(0, neg_i)]),
+                torch.cat([text_tokens, p_txt.index_select(0, neg_t), text_tokens]),
                 torch.cat([ids, p_ids[neg_t], ids]),
                 torch.cat([mask, p_mask[neg_t], mask]),
             )

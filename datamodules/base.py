@@ -3,13 +3,17 @@
 Readers know files, never models: the collate receives the backbone's processor from outside.
 Bad records raise an error naming the file, the record and the problem; with
 ``on_bad_sample="skip"`` they are skipped, counted and reported instead. Nothing is dropped silently.
+Checks that need the decoded image (it opens; its size is what the annotation says) run when a
+sample loads, in the loader's workers: they raise the same named error but cannot be skipped, since
+a batch cannot shrink after the split was counted (reading every image up front would cost a pass
+over the dataset).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,6 +58,23 @@ def load_json(path: Path) -> Any:
             return json.load(f)
     except json.JSONDecodeError as e:
         raise BadSampleError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    except UnicodeDecodeError as e:
+        raise BadSampleError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from e
+
+
+def jsonl_records(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line; a line that is not JSON (or not UTF-8)
+    is reported with its number and skipped."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.strip():  # a blank line (e.g. a trailing newline) holds no record
+                continue
+            try:
+                yield n, json.loads(raw.decode("utf-8"))
+            except json.JSONDecodeError as e:
+                problems.report(path, f"line {n}", f"malformed JSON at column {e.colno}: {e.msg}")
+            except UnicodeDecodeError as e:
+                problems.report(path, f"line {n}", f"not UTF-8 ({e.reason} at byte {e.start})")
 
 
 def open_image(path: str, record: str) -> Image.Image:

@@ -103,9 +103,11 @@ class KarpathyData(TaskData):
         record = f"imgid={imgid}"
         if split in SPLITS and split not in wanted:
             return None
+        coco = self.opts["dataset"] == "coco"
         checks = [
             (split not in SPLITS, f"'split' must be one of {SPLITS}, got {split!r}"),
             (not isinstance(rec.get("filename"), str) or not rec["filename"], "missing 'filename'"),
+            (coco and not _is_int(rec.get("cocoid")), "needs an integer 'cocoid' (COCO results name it)"),
             (imgid in seen[0], "duplicate imgid"),
             (not isinstance(sentences, list) or not sentences, "has no sentences"),
         ]
@@ -124,7 +126,7 @@ class KarpathyData(TaskData):
         return {
             "sample_id": str(imgid),
             "imgid": imgid,
-            "image_id": rec["cocoid"] if _is_int(rec.get("cocoid")) else imgid,  # what COCO results name
+            "image_id": _image_id(rec, imgid),
             "image_path": str(path),
             "filename": rec["filename"],
             "split": split,
@@ -187,6 +189,14 @@ class KarpathyData(TaskData):
         return KarpathyCollator(processor)
 
 
+def _image_id(rec: dict[str, Any], imgid: int) -> int:
+    """The id results files name: COCO's cocoid, Flickr30k's photo id (the file name), else imgid."""
+    if _is_int(rec.get("cocoid")):
+        return rec["cocoid"]
+    stem = Path(rec["filename"]).stem
+    return int(stem) if stem.isdigit() else imgid
+
+
 def _sentences(
     file: Path, record: str, imgid: int, sentences: list[Any], problems: Problems, seen: set[int]
 ) -> list[tuple[int, str, list[str]]]:
@@ -201,13 +211,18 @@ def _sentences(
             (not isinstance(s.get("raw"), str) or not s["raw"].strip(), "empty or missing 'raw' caption"),
             (s.get("imgid", imgid) != imgid, "sentence names another imgid"),
             (sid in seen, "duplicate sentid"),
+            (
+                "tokens" in s
+                and not (isinstance(s["tokens"], list) and all(isinstance(t, str) for t in s["tokens"])),
+                "'tokens' must be a list of strings",
+            ),
         ]
         problem = next((message for bad, message in checks if bad), None)
         if problem is not None:
             problems.report(file, where, problem)
             continue
         seen.add(sid)
-        tokens = s["tokens"] if isinstance(s.get("tokens"), list) else s["raw"].lower().split()
+        tokens = s["tokens"] if "tokens" in s else s["raw"].lower().split()  # absent: Karpathy's rule
         out.append((sid, " ".join(s["raw"].split()), list(tokens)))
     return out
 

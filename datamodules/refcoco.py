@@ -8,8 +8,8 @@
 `dataset` is refcoco | refcoco+ | refcocog; `split_by` unc (RefCOCO, RefCOCO+: train, val, testA,
 testB), umd (RefCOCOg: train, val, test) or google. All splits live in one refs file; as in refer,
 split "test" selects every split named test*. A ref's own `file_name` (``..._<ann_id>.jpg``) names
-no real file: the image is instances.json's entry for the ref's image_id. refer keeps images under
-``images/mscoco/images/train2014``: set ``data.options.images_dir`` to that (relative to `root`).
+no real file: the image is instances.json's entry for the ref's image_id, looked up under
+``data.options.images_dir`` (relative to `root`), by default refer's ``images/mscoco/images/train2014``.
 One sample per sentence, id = sent_id. The pickle is read without building any object but plain
 containers and builtin scalars: a published pickle must not be able to run code.
 """
@@ -43,8 +43,8 @@ def load_plain_pickle(path: Path) -> Any:
     try:
         with path.open("rb") as f:
             return _PlainUnpickler(f, encoding="utf-8").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, UnicodeDecodeError) as e:
-        raise BadSampleError(f"{path}: not a plain-data pickle ({e})") from e
+    except Exception as e:  # a corrupt pickle fails in many ways (AttributeError, TypeError, ...)
+        raise BadSampleError(f"{path}: not a plain-data pickle ({type(e).__name__}: {e})") from e
 
 
 def refs_file(root: Path, dataset: str, split_by: str) -> Path:
@@ -71,6 +71,13 @@ def _box_problem(bbox: Any, width: float, height: float) -> str | None:
     return None
 
 
+def _known_split(split: Any) -> bool:
+    """refer's split names: train, val, test, and the test subsets (testA, testB, testC)."""
+    return split in ("train", "val", "test") or (
+        isinstance(split, str) and split.startswith("test") and split[4:].isalpha() and split[4:].isupper()
+    )
+
+
 def _split_matches(wanted: str, split: Any) -> bool:
     return split == wanted or (wanted == "test" and isinstance(split, str) and split.startswith("test"))
 
@@ -81,7 +88,7 @@ class RefCOCOData(TaskData):
     options = {
         "dataset": "refcoco",
         "split_by": "unc",
-        "images_dir": "images/train2014",
+        "images_dir": "images/mscoco/images/train2014",  # the refer toolkit's layout
         "text_field": "sent",  # refer's cleaned lowercase text; "raw" for the annotators' text
         "check_images": True,
     }
@@ -111,35 +118,55 @@ class RefCOCOData(TaskData):
         return self._refs
 
     def _load_instances(self) -> tuple[dict[int, Any], dict[int, Any]]:
-        """Images and annotations by id (malformed entries are judged when a ref uses them)."""
+        """Images and annotations by id. An entry without an integer id, or a repeated id, makes the
+        file unusable (which one a ref means cannot be told); fields are judged when a ref uses them."""
         if self._instances is None:
             data = load_json(self.instances_path)
             if not isinstance(data, dict) or not all(
                 isinstance(data.get(k), list) for k in ("images", "annotations")
             ):
                 raise BadSampleError(f"{self.instances_path}: expected 'images' and 'annotations' lists")
-            images = {i["id"]: i for i in data["images"] if isinstance(i, dict) and "id" in i}
-            anns = {a["id"]: a for a in data["annotations"] if isinstance(a, dict) and "id" in a}
-            self._instances = images, anns
+            self._instances = (
+                self._by_id(data["images"], "images"),
+                self._by_id(data["annotations"], "annotations"),
+            )
         return self._instances
+
+    def _by_id(self, entries: list[Any], what: str) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for k, entry in enumerate(entries):
+            eid = entry.get("id") if isinstance(entry, dict) else None
+            if not _is_int(eid):
+                raise BadSampleError(f"{self.instances_path}: {what}[{k}]: needs an integer 'id'")
+            if eid in out:
+                raise BadSampleError(f"{self.instances_path}: {what}[{k}]: duplicate id {eid}")
+            out[eid] = entry
+        return out
 
     def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
         refs = self._load_refs()
         samples: list[dict[str, Any]] = []
         seen: set[int] = set()
-        found, matched = set(), 0
+        found, matched, ref_ids = set(), 0, set()
         for i, ref in enumerate(refs):
             if not isinstance(ref, dict):
                 problems.report(self.refs_path, f"ref #{i}", "is not a dict")
                 continue
-            found.add(ref.get("split"))
-            if not _split_matches(split, ref.get("split")):
+            record = f"ref #{i} (ref_id={ref.get('ref_id')})"
+            if not _known_split(ref.get("split")):  # reported by every split: it may be any of them
+                problems.report(self.refs_path, record, f"unknown split {ref.get('split')!r}")
+                continue
+            found.add(ref["split"])
+            if not _split_matches(split, ref["split"]):
                 continue
             matched += 1
             if not all(_is_int(ref.get(k)) for k in ("ref_id", "ann_id", "image_id")):
-                record = f"ref #{i} (ref_id={ref.get('ref_id')})"
                 problems.report(self.refs_path, record, "needs integer 'ref_id', 'ann_id' and 'image_id'")
                 continue
+            if ref["ref_id"] in ref_ids:
+                problems.report(self.refs_path, record, "duplicate ref_id")
+                continue
+            ref_ids.add(ref["ref_id"])
             base = self._ref_sample(ref, split, problems)
             if base is None:
                 continue

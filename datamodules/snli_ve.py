@@ -12,13 +12,12 @@ so one in a file is reported as a bad record (skip it with ``data.on_bad_sample=
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, open_image
+from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, jsonl_records, open_image
 
 from vltasks.metrics.functional.choice import ENTAILMENT_CLASSES
 
@@ -57,23 +56,16 @@ class SNLIVEData(TaskData):
             raise FileNotFoundError(f"{path}: SNLI-VE file not found for split {split!r}")
         samples: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
-        with path.open("r", encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if line.strip():  # a blank line (e.g. a trailing newline) holds no record
-                    sample = self._parse(path, n, line, problems, seen)
-                    if sample is not None:
-                        samples.append(sample)
+        for n, rec in jsonl_records(path, problems):
+            sample = self._parse(path, n, rec, problems, seen)
+            if sample is not None:
+                samples.append(sample)
         return samples
 
     def _parse(
-        self, path: Path, n: int, line: str, problems: Problems, seen: dict[str, int]
+        self, path: Path, n: int, rec: Any, problems: Problems, seen: dict[str, int]
     ) -> dict[str, Any] | None:
-        """One line -> a sample, or None after reporting what is wrong with it."""
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.report(path, f"line {n}", f"malformed JSON at column {e.colno}: {e.msg}")
-            return None
+        """One parsed line -> a sample, or None after reporting what is wrong with it."""
         if not isinstance(rec, dict):
             problems.report(path, f"line {n}", f"expected a JSON object, got {type(rec).__name__}")
             return None

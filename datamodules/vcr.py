@@ -14,6 +14,11 @@ across the 4+4 choices of a question, and what the synthetic world's questions a
 (r2c instead maps people to gender-neutral first names; boxes are not drawn: ViLT-style backbones
 see the whole image).
 
+Each line's metadata JSON is read once per image and checked against the line: its ``names`` must be
+the line's ``objects`` and it needs one ``[x1, y1, x2, y2, score]`` box per object inside
+``width`` x ``height``. Samples carry the boxes (``boxes``, xyxy pixels) for region-aware heads.
+``check_metadata=false`` skips reading them (about 100k small files on the full dataset).
+
 QA->R contexts are the question + the ground-truth answer for labelled splits (the official QA->R).
 test.jsonl has no labels: it is predict-only, and its rationales are scored given each of the 4
 answers, which is what the leaderboard asks for (``leaderboard_rows``).
@@ -28,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData
+from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, jsonl_records
 from vltasks.datamodules.visual7w import NUM_CHOICES, encode_pairs, load_sample
 
 _GLUE = re.compile(r" (?=[.,?!;:](?:\s|$)|n't\b|'(?:s|re|m|ll|ve|d)\b)")
@@ -71,6 +76,30 @@ def _tokens_problem(field: str, tokens: Any, n_objects: int) -> str | None:
     return None
 
 
+def metadata_problem(meta: Any, objects: list[str]) -> str | None:
+    """What is wrong with one image's metadata JSON, given the line's objects (None if nothing)."""
+    if not isinstance(meta, dict):
+        return "metadata is not a JSON object"
+    width, height = meta.get("width"), meta.get("height")
+    if not (_is_int(width) and _is_int(height)) or width <= 0 or height <= 0:
+        return f"metadata needs positive integer 'width' and 'height', got {width!r} x {height!r}"
+    if meta.get("names") != objects:
+        return f"metadata 'names' {meta.get('names')!r} differ from the line's 'objects' {objects!r}"
+    boxes = meta.get("boxes")
+    if not isinstance(boxes, list) or len(boxes) != len(objects):
+        n = len(boxes) if isinstance(boxes, list) else None
+        return f"metadata has {n} 'boxes' for {len(objects)} objects"
+    for k, box in enumerate(boxes):
+        numbers = isinstance(box, list) and len(box) == 5
+        numbers = numbers and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+        if not numbers:
+            return f"metadata box #{k} must be [x1, y1, x2, y2, score], got {box!r}"
+        x1, y1, x2, y2 = box[:4]
+        if not (x2 > x1 and y2 > y1) or x1 >= width or y1 >= height or x2 <= 0 or y2 <= 0:
+            return f"metadata box #{k} {box[:4]} is empty or outside the {width}x{height} image"
+    return None
+
+
 def record_problem(rec: dict[str, Any], labeled: bool) -> str | None:
     """What is wrong with one VCR line (None if nothing)."""
     if not isinstance(rec.get("annot_id"), str) or not rec["annot_id"]:
@@ -102,27 +131,32 @@ def record_problem(rec: dict[str, Any], labeled: bool) -> str | None:
     return None
 
 
+def _read_metadata(path: Path) -> Any:
+    """The parsed metadata JSON, or the problem as a string (reported per line that uses it)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "metadata file not found"
+    except json.JSONDecodeError as e:
+        return f"malformed metadata JSON (line {e.lineno} column {e.colno}: {e.msg})"
+    except UnicodeDecodeError as e:
+        return f"metadata is not UTF-8 ({e.reason} at byte {e.start})"
+
+
 @READERS.register("vcr")
 class VCRData(TaskData):
     format = "vcr"
-    options = {"check_images": True, "image_dir": "vcr1images"}
+    options = {"check_images": True, "check_metadata": True, "image_dir": "vcr1images"}
 
     def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
         path = annotations_file(self.root, split)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: annotations file not found for split {split!r}")
-        lines: list[tuple[int, Any]] = []
-        with path.open("r", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    lines.append((lineno, json.loads(line)))
-                except json.JSONDecodeError as e:
-                    problems.report(path, f"line {lineno}", f"malformed JSON ({e.msg} at column {e.colno})")
+        lines = list(jsonl_records(path, problems))
         labeled = any(isinstance(r, dict) and "answer_label" in r for _, r in lines)
         images = self.root / self.opts["image_dir"]
         samples, seen = [], set()
+        metadata: dict[Path, Any] = {}  # one read per image: its questions share it
         for lineno, rec in lines:
             if not isinstance(rec, dict):
                 problems.report(path, f"line {lineno}", "expected a JSON object")
@@ -140,6 +174,16 @@ class VCRData(TaskData):
                 what = "image" if missing[0] == image else "metadata"
                 problems.report(missing[0], record, f"{what} file not found")
                 continue
+            boxes = None
+            if self.opts["check_metadata"]:
+                if meta not in metadata:
+                    metadata[meta] = _read_metadata(meta)
+                problem = metadata[meta] if isinstance(metadata[meta], str) else None
+                problem = problem or metadata_problem(metadata[meta], rec["objects"])
+                if problem is not None:
+                    problems.report(meta, record, problem)
+                    continue
+                boxes = [b[:4] for b in metadata[meta]["boxes"]]
             seen.add(rec["annot_id"])
             tags = object_tags(rec["objects"])
             samples.append(
@@ -148,6 +192,7 @@ class VCRData(TaskData):
                     "annot_id": rec["annot_id"],
                     "image_path": str(image),
                     "metadata_path": str(meta),
+                    "boxes": boxes,
                     "question": render(rec["question"], tags),
                     "answers": [render(c, tags) for c in rec["answer_choices"]],
                     "rationales": [render(c, tags) for c in rec["rationale_choices"]],

@@ -23,6 +23,7 @@ from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData,
 
 DATASET_FILES = ("dataset_v7w_telling.json", "dataset.json")
 NUM_CHOICES = 4
+SPLITS = ("train", "val", "test")
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -78,14 +79,15 @@ class Visual7WData(TaskData):
         seen: set[int] = set()
         for i, img in enumerate(images):
             ok = isinstance(img, dict)
-            if ok and img.get("split") != split and isinstance(img.get("split"), str):
-                continue
+            if ok and img.get("split") in SPLITS and img["split"] != split:
+                continue  # another split's image (an unknown split name is reported by every split)
             record = f"image #{i} (image_id={img.get('image_id') if ok else None})"
             if not ok or not _is_int(img.get("image_id")) or not _text(img.get("filename")):
                 problems.report(path, record, "needs an integer 'image_id' and a 'filename'")
                 continue
-            if not isinstance(img.get("split"), str) or not isinstance(img.get("qa_pairs"), list):
-                problems.report(path, record, "needs a 'split' string and a 'qa_pairs' list")
+            if img.get("split") not in SPLITS or not isinstance(img.get("qa_pairs"), list):
+                problem = f"needs a 'split' in {SPLITS} (got {img.get('split')!r}) and a 'qa_pairs' list"
+                problems.report(path, record, problem)
                 continue
             image = self.root / self.opts["image_dir"] / img["filename"]
             for qa in img["qa_pairs"]:
@@ -110,6 +112,10 @@ class Visual7WData(TaskData):
             problem = "empty or missing 'question' or 'answer'"
         elif not isinstance(wrong, list) or len(wrong) != NUM_CHOICES - 1 or not all(map(_text, wrong)):
             problem = f"'multiple_choices' must hold {NUM_CHOICES - 1} non-empty strings"
+        elif qa.get("image_id", img["image_id"]) != img["image_id"]:
+            problem = f"names image_id={qa['image_id']} but is listed under image_id={img['image_id']}"
+        elif not _text(qa.get("type")):
+            problem = "needs a 'type' (what, where, when, who, why or how)"
         elif self.opts["check_images"] and not image.is_file():
             path, problem = image, "image file not found"
         if problem is not None:
@@ -126,7 +132,7 @@ class Visual7WData(TaskData):
             "answer": qa["answer"],
             "candidates": [texts[k] for k in order],
             "label": order.index(0),
-            "question_type": str(qa.get("type") or ""),
+            "question_type": qa["type"].strip(),
         }
 
     # -- what the head and tokenizer need --------------------------------------------------------

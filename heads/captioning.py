@@ -89,8 +89,7 @@ class CaptioningHead(Head):
         out: dict[str, Any] = {}
         if "input_ids" in batch:
             ids, mask, labels = _with_prompt(prompt, batch["input_ids"], batch["attention_mask"], batch)
-            limit = backbone.processor.max_text_len  # the decoder's positions: a prompt must not overflow
-            ids, mask, labels = ids[:, :limit], mask[:, :limit], labels[:, :limit]
+            ids, mask, labels = _fit(ids, mask, labels, backbone.processor.max_text_len)
             out["logits"] = backbone.decoder_logits(image, ids, mask)
             out["labels"] = labels
         if not self.training:
@@ -152,3 +151,18 @@ def _with_prompt(
     mask = torch.cat([attention_mask[:, :1], attention_mask.new_ones(b, p), attention_mask[:, 1:]], dim=1)
     ignore = labels.new_full((b, p), IGNORE_INDEX)
     return ids, mask, torch.cat([labels[:, :1], ignore, labels[:, 1:]], dim=1)
+
+
+def _fit(ids: Tensor, mask: Tensor, labels: Tensor, limit: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Cut rows to the decoder's positions as the tokenizer would: a row the prompt pushed past
+    ``limit`` loses caption tokens but keeps its end token, so the model still learns to stop."""
+    if ids.shape[1] <= limit:
+        return ids, mask, labels
+    lengths = mask.sum(1)  # right-padded: the end token sits at lengths - 1
+    rows = torch.arange(ids.shape[0], device=ids.device)
+    end_ids, end_labels = ids[rows, lengths - 1], labels[rows, lengths - 1]
+    ids, mask, labels = ids[:, :limit].clone(), mask[:, :limit], labels[:, :limit].clone()
+    over = lengths > limit
+    ids[over, limit - 1] = end_ids[over]
+    labels[over, limit - 1] = end_labels[over]
+    return ids, mask, labels

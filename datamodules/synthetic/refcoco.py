@@ -2,7 +2,7 @@
 
     <root>/refcoco/refs(unc).p            every split in one pickled list of refs
     <root>/refcoco/instances.json         COCO images / annotations (all objects) / categories
-    <root>/images/train2014/COCO_train2014_<image_id:012d>.jpg
+    <root>/images/mscoco/images/train2014/COCO_train2014_<image_id:012d>.jpg
 
 Each ref is one object of a scene with 2-4 shapes, and its sentences single it out: by colour and
 shape ("the red circle"), one attribute ("the blue object", "the square"), size ("the big
@@ -25,7 +25,7 @@ from vltasks.metrics.functional.grounding import grounding_accuracy
 from .world import SHAPES, Obj, Scene, above, below, image_rng, left_of, render, right_of, sample_scene
 from .writers import WRITERS
 
-DATASET, SPLIT_BY, IMAGE_DIR = "refcoco", "unc", "images/train2014"
+DATASET, SPLIT_BY, IMAGE_DIR = "refcoco", "unc", "images/mscoco/images/train2014"
 DEFAULT_SPLITS = {"train": 2000, "val": 300}
 META_FILE = "synthetic_meta.json"
 SIZE_WORDS = {"small": "small", "large": "big"}

@@ -55,7 +55,7 @@ def test_reads_flickr30k_layout(tmp_path):
     data = _data(tmp_path, dataset="flickr30k")
     test = data.samples("test")
     assert len(test) == 2 and all("/flickr30k-images/" in s["image_path"] for s in test)
-    assert all(s["image_id"] == s["imgid"] for s in test)  # no cocoid in Flickr30k's file
+    assert all(s["image_id"] == int(Path(s["image_path"]).stem) for s in test)  # Flickr's photo id
     (tmp_path / "flickr30k-images").rename(tmp_path / "imgs")
     assert len(_data(tmp_path, dataset="flickr30k", image_root="imgs").samples("test")) == 2
 
@@ -78,6 +78,8 @@ def _edit(root: Path, fn) -> None:
         (lambda im, o: im["sentences"][1].update(imgid=-5), "names another imgid"),
         (lambda im, o: im["sentences"][2].update(sentid=im["sentences"][0]["sentid"]), "duplicate sentid"),
         (lambda im, o: im["sentences"][2].pop("sentid"), "needs an integer 'sentid'"),
+        (lambda im, o: im["sentences"][2].update(tokens="a dog"), "'tokens' must be a list of strings"),
+        (lambda im, o: im.pop("cocoid"), "needs an integer 'cocoid'"),
     ],
 )
 def test_bad_records_name_file_and_record(copy_root, edit, needle):

@@ -51,7 +51,8 @@ def test_reads_the_refer_layout(ref_root):
     assert s["sample_id"] == str(s["sent_id"]) and s["sent_id"] in ref["sent_ids"]
     assert s["bbox"] == ann["bbox"] and s["expression"] == ref["sentences"][0]["sent"]
     # the image comes from instances.json (the ref's own file_name carries the ann_id: no such file)
-    assert Path(s["image_path"]) == ref_root / "images/train2014" / f"COCO_train2014_{s['image_id']:012d}.jpg"
+    image_dir = ref_root / "images/mscoco/images/train2014"  # refer's layout, the default
+    assert Path(s["image_path"]) == image_dir / f"COCO_train2014_{s['image_id']:012d}.jpg"
     assert ref["file_name"].endswith(f"_{ref['ann_id']}.jpg")
     ids = [x["sample_id"] for split in ("train", "val", "test", "predict") for x in data.samples(split)]
     assert len(ids) == len(set(ids))
@@ -145,7 +146,7 @@ def _sentence_field(key, value):
 
 
 def _remove_image(root, ref):
-    (root / "images/train2014" / f"COCO_train2014_{ref['image_id']:012d}.jpg").unlink()
+    (root / "images/mscoco/images/train2014" / f"COCO_train2014_{ref['image_id']:012d}.jpg").unlink()
 
 
 def _other_image_ann(root, ref):
@@ -156,6 +157,14 @@ def _duplicate_sent_id(root, ref):
     def edit(refs):
         train = [r for r in refs if r["split"] == "train"]
         train[1]["sentences"][0]["sent_id"] = train[0]["sentences"][0]["sent_id"]
+
+    _edit(root, refs=edit)
+
+
+def _duplicate_ref_id(root, ref):
+    def edit(refs):
+        train = [r for r in refs if r["split"] == "train"]
+        train[1]["ref_id"] = train[0]["ref_id"]
 
     _edit(root, refs=edit)
 
@@ -173,6 +182,8 @@ BAD = {
     "missing sent_id": (_sentence_field("sent_id", None), r"refs\(unc\)\.p", "needs an integer 'sent_id'"),
     "duplicate sent_id": (_duplicate_sent_id, r"refs\(unc\)\.p", "duplicate sent_id"),
     "missing image": (_remove_image, "COCO_train2014_", "image file not found"),
+    "unknown split": (_ref_field("split", "trian"), r"refs\(unc\)\.p", "unknown split 'trian'"),
+    "duplicate ref_id": (_duplicate_ref_id, r"refs\(unc\)\.p", "duplicate ref_id"),
 }
 
 
@@ -213,3 +224,48 @@ def test_collate_gives_normalized_cxcywh_targets_and_checks_the_image_size(copy_
     ):
         fresh = _data(copy_root).samples("val")
         _data(copy_root).dataset(fresh, {})[0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda d: d["images"].append(dict(d["images"][0])), r"images\[\d+\]: duplicate id"),
+        (lambda d: d["annotations"].insert(0, [1, 2]), r"annotations\[0\]: needs an integer 'id'"),
+    ],
+)
+def test_instances_with_ambiguous_ids_are_refused(copy_root, edit, problem):
+    _edit(copy_root, inst=edit)
+    with pytest.raises(BadSampleError, match=rf"instances.json: {problem}"):
+        _data(copy_root).samples("train")
+
+
+@pytest.mark.parametrize("raw", [b"]}b.", b"(lp0\nI1\nab.", b"\x80\x02]q\x00(K\x01", b"not a pickle"])
+def test_corrupt_pickles_are_named(copy_root, raw):
+    refs_file(copy_root, "refcoco", "unc").write_bytes(raw)
+    with pytest.raises(BadSampleError, match=r"refs\(unc\)\.p: not a plain-data pickle"):
+        _data(copy_root).samples("train")
+
+
+def _py2_pickle(x) -> str:
+    """What Python 2's pickle.dump (protocol 0) writes: str as S'...' byte strings, which Python 3
+    must decode (refer's published refs files come from Python 2)."""
+    if isinstance(x, dict):
+        return "(d" + "".join(_py2_pickle(k) + _py2_pickle(v) + "s" for k, v in x.items())
+    if isinstance(x, list):
+        return "(l" + "".join(_py2_pickle(v) + "a" for v in x)
+    if isinstance(x, str):
+        return "S" + repr(x.encode("utf-8"))[1:] + "\n"
+    if isinstance(x, bool) or x is None:
+        return {True: "I01\n", False: "I00\n", None: "N"}[x]
+    return f"I{x}\n" if isinstance(x, int) else f"F{x!r}\n"
+
+
+def test_a_python2_refs_pickle_reads_like_the_original(copy_root):
+    expected = _data(copy_root).samples("train")
+    refs = _refs(copy_root)
+    refs[0]["sentences"][0]["raw"] = "the man in a café"  # non-ASCII: UTF-8 bytes in a Python 2 str
+    refs_file(copy_root, "refcoco", "unc").write_bytes((_py2_pickle(refs) + ".").encode("latin-1"))
+    got = _data(copy_root).samples("train")
+    assert got == expected
+    raw = _data(copy_root, {**SPLITS, "test": refs[0]["split"]}, text_field="raw").samples("test")
+    assert "the man in a café" in [s["expression"] for s in raw]

@@ -84,7 +84,7 @@ def test_refer_layout_and_schema(written):
         name = images[r["image_id"]]["file_name"]
         assert (
             name == f"COCO_train2014_{r['image_id']:012d}.jpg"
-            and (root / "images/train2014" / name).is_file()
+            and (root / "images/mscoco/images/train2014" / name).is_file()
         )
     assert summary["splits"]["val"]["images"] == 7
     assert summary["splits"]["train"]["sentences"] == sum(

@@ -108,6 +108,16 @@ def test_each_bad_record_names_file_line_and_pair(tmp_path, line, match):
     assert skip.skipped == {"train": 1}
 
 
+def test_a_line_that_is_not_utf8_is_named_and_skippable(tmp_path):
+    root = _real_root(tmp_path)
+    path = _write(root, "train", [json.dumps(GOOD)])
+    path.write_bytes(path.read_bytes() + b'{"pairID": "caf\xe9"}\n')
+    with pytest.raises(BadSampleError, match=r"snli_ve_train\.jsonl: line 2: not UTF-8"):
+        _data(root).samples("train")
+    skip = _data(root, on_bad_sample="skip")
+    assert len(skip.samples("train")) == 1 and skip.skipped == {"train": 1}
+
+
 def test_options_folders_and_missing_file(tmp_path):
     root = tmp_path
     (root / "annotations").mkdir()

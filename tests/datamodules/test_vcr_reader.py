@@ -148,3 +148,47 @@ def test_leaderboard_rows_follow_r2c_columns():
     with pytest.raises(ValueError, match="test-3"):
         leaderboard_rows([{**pred, "rationale_probs": [0.25] * 4}])
     assert rows[0]["answer_3"] == 0.4
+
+
+BAD_METADATA = {
+    "malformed": (lambda m: "{not json", "malformed metadata JSON"),
+    "names differ": (lambda m: {**m, "names": ["dog", *m["names"][1:]]}, "'names' .* differ from"),
+    "box count": (lambda m: {**m, "boxes": m["boxes"][:-1]}, "boxes' for"),
+    "box shape": (lambda m: {**m, "boxes": [[1, 2, 3], *m["boxes"][1:]]}, r"box #0 must be \[x1"),
+    "box outside": (
+        lambda m: {**m, "boxes": [[m["width"] + 5, 0, m["width"] + 9, 4, 1.0], *m["boxes"][1:]]},
+        "box #0 .* outside the",
+    ),
+    "no size": (lambda m: {k: v for k, v in m.items() if k != "width"}, "integer 'width' and 'height'"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_METADATA))
+def test_bad_metadata_names_file_and_annot_id(copy_root, kind):
+    edit, pattern = BAD_METADATA[kind]
+    lines = _lines(copy_root / "train.jsonl")
+    meta = copy_root / "vcr1images" / lines[0]["metadata_fn"]
+    users = sum(line["metadata_fn"] == lines[0]["metadata_fn"] for line in lines)
+    new = edit(json.loads(meta.read_text()))
+    meta.write_text(new if isinstance(new, str) else json.dumps(new))
+    with pytest.raises(BadSampleError, match=pattern) as err:
+        VCRData(str(copy_root), SPLITS).samples("train")
+    assert str(meta) in str(err.value) and "annot_id=train-0" in str(err.value)
+    skipping = VCRData(str(copy_root), SPLITS, on_bad_sample="skip")
+    assert len(skipping.samples("train")) == len(lines) - users and skipping.skipped["train"] == users
+    unchecked = VCRData(str(copy_root), SPLITS, check_metadata=False).samples("train")
+    assert len(unchecked) == len(lines) and unchecked[0]["boxes"] is None
+
+
+def test_samples_carry_metadata_boxes(vcr_root):
+    s = VCRData(str(vcr_root), SPLITS).samples("train")[0]
+    meta = json.loads(Path(s["metadata_path"]).read_text())
+    assert s["boxes"] == [b[:4] for b in meta["boxes"]] and len(s["boxes"]) == len(meta["names"])
+
+
+def test_a_line_that_is_not_utf8_is_named(copy_root):
+    path = copy_root / "train.jsonl"
+    raw = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join([raw[0], b'{"annot_id": "caf\xe9"}', *raw[1:]]))
+    with pytest.raises(BadSampleError, match=r"train.jsonl: line 2: not UTF-8"):
+        VCRData(str(copy_root), SPLITS).samples("train")

@@ -87,6 +87,15 @@ BAD = {
         lambda ims: next(i for i in ims if i["split"] == "train").update(filename="v7w_0.jpg"),
         "v7w_0.jpg: qa_id=\\d+ .*image file not found",
     ),
+    "unknown split": (
+        lambda ims: next(i for i in ims if i["split"] == "train").update(split="trian"),
+        "image #\\d+ .*needs a 'split' in .*got 'trian'",
+    ),
+    "qa under another image": (
+        lambda ims: _qa(ims).update(image_id=-5),
+        "qa_id=\\d+ .*names image_id=-5 but is listed under",
+    ),
+    "no type": (lambda ims: _qa(ims).pop("type"), "qa_id=\\d+ .*needs a 'type'"),
     "bad image record": (
         lambda ims: ims.insert(0, {"split": "train"}),
         "image #0 .*needs an integer 'image_id'",

@@ -72,7 +72,10 @@ def test_prompt_is_given_not_scored_and_cut_from_the_caption(blip, tokenizer):
         assert head.run(blip, batch)["generated"] == head.decode(blip, raw, p)
     # a caption already at the processor's limit: the prompt must not push it past the positions
     long = blip.processor([Image.new("RGB", (64, 64))], ["what color " * 40])
-    assert head.train().run(blip, long)["logits"].shape[1] == blip.processor.max_text_len
+    out = head.train().run(blip, long)
+    assert out["logits"].shape[1] == blip.processor.max_text_len
+    # ... and keeps its end token as the last target, as the tokenizer's own truncation does
+    assert long["input_ids"][0, -1] == out["labels"][0, -1] == tokenizer.sep_token_id
 
 
 @pytest.mark.parametrize(

@@ -117,9 +117,7 @@ def _ddp_worker(rank: int, world_size: int, x_img, x_txt, sizes_even, sizes_unev
         txt = x_txt[sl].clone().requires_grad_(True)
         proj, temp = _model()
         loss = _forward(proj, temp, img, txt)
-        # Even: DDP backward of the mean loss. Uneven: backward of the rank's *sum* (loss * n_r), whose
-        # cross-rank total is N * global loss, so the padding/slicing gradient path is checked exactly.
-        (loss if name == "even" else loss * sizes[rank]).backward()
+        loss.backward()  # what DDP does with each rank's loss, even or uneven
         params = [proj.weight.grad, proj.bias.grad, temp.log_scale.grad]
         for p in params:  # what DDP does: average parameter gradients over ranks
             dist.all_reduce(p)
@@ -166,14 +164,16 @@ def test_ddp_two_ranks_match_one_process() -> None:
         for got, want in zip(r["even"]["param_grads"], full_params):
             torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), want, rtol=1e-9, atol=1e-12)
 
-    # Uneven rows (4 + 2): per-row losses still sum to the global sum, and gradients of the summed
-    # objective are N * dL/dx on every row.
-    n = 6
-    assert sum(r["uneven"]["loss"] * s for r, s in zip(res, uneven)) == pytest.approx(
-        n * full.item(), rel=1e-10
-    )
+    # Uneven rows (4 + 2, a short last batch): the same three facts hold, because each rank's loss
+    # is its rows' share of the global sum (a plain per-rank mean would weigh rank 1's rows double)
+    rank_losses = [r["uneven"]["loss"] for r in res]
+    assert sum(rank_losses) / world == pytest.approx(full.item(), rel=1e-10)
+    assert rank_losses[0] != pytest.approx(rank_losses[1], rel=1e-3)  # the shares differ
     img_grad = torch.tensor(res[0]["uneven"]["img_grad"] + res[1]["uneven"]["img_grad"], dtype=torch.float64)
-    torch.testing.assert_close(img_grad, n * img.grad, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(img_grad, world * img.grad, rtol=1e-9, atol=1e-12)
+    for r in res:
+        for got, want in zip(r["uneven"]["param_grads"], full_params):
+            torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), want, rtol=1e-9, atol=1e-12)
 
     # shared image ids across ranks: positives found in the other rank's rows too
     proj, temp = _model()

@@ -5,10 +5,12 @@ L_ITC = 1/2 (L_i->t + L_t->i), with L_i->t = -1/N sum_i log softmax_j(sim(v_i, t
 Under torch.distributed the negatives come from the whole global batch: each rank gathers every
 rank's embeddings *with gradient* and scores its local rows against the global columns, labels
 offset by the number of rows on lower ranks (open_clip's ``local_loss=True, gather_with_grad=True``).
-Why this shape: the rank's loss is the mean over its own rows, so the mean of the rank losses is the
-global-batch loss, and because the gather's backward sums gradients from every rank, DDP's gradient
-averaging then yields exactly the one-process gradient of the global-batch loss. Computing the full
-global matrix on every rank instead would scale gradients by the world size.
+Why this shape: the rank's loss is the sum over its own rows divided by N / W (N global rows, W
+ranks: the plain mean over its rows when ranks hold equal counts), so the mean of the rank losses is
+the global-batch loss even when a short last batch leaves ranks uneven, and because the gather's
+backward sums gradients from every rank, DDP's gradient averaging then yields exactly the
+one-process gradient of the global-batch loss. Computing the full global matrix on every rank
+instead would scale gradients by the world size.
 
 With ``ids`` (e.g. COCO image ids, five captions each) every column of the same id is a positive:
 the target row is uniform over them (ALBEF/BLIP retrieval finetuning), so two captions of one image in
@@ -94,7 +96,8 @@ def itc_loss(
             (tau). Neither: tau = 0.07.
         ids: optional [n] integer ids of the pairs' images; rows sharing an id are all positives.
         gather: under an initialized process group, use the global batch as negatives (see module
-            docstring). The result is this rank's loss; its mean over ranks is the global loss.
+            docstring). The result is this rank's share; its mean over ranks is the global loss,
+            also when ranks hold different row counts.
     """
     if image_emb.shape != text_emb.shape or image_emb.dim() != 2:
         raise ValueError(f"itc_loss needs two [n, d] tensors, got {image_emb.shape} and {text_emb.shape}")
@@ -106,20 +109,21 @@ def itc_loss(
     if normalize:
         image_emb = F.normalize(image_emb, dim=-1)
         text_emb = F.normalize(text_emb, dim=-1)
-    offset = 0
+    offset, share = 0, 1.0
     all_image, all_text = image_emb, text_emb
     if gather and _distributed():
         all_image, offset = gather_with_grad(image_emb)
         all_text, _ = gather_with_grad(text_emb)
+        share = image_emb.shape[0] * dist.get_world_size() / all_image.shape[0]  # 1 when ranks are even
     logits_i2t = scale * image_emb @ all_text.t()  # local images vs global texts
     logits_t2i = scale * text_emb @ all_image.t()  # local texts vs global images
     if ids is None:
         labels = torch.arange(image_emb.shape[0], device=image_emb.device) + offset
-        return 0.5 * (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels))
+        return share * 0.5 * (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels))
     if ids.shape != (image_emb.shape[0],):
         raise ValueError(f"itc_loss: ids must be [n] = [{image_emb.shape[0]}], got {tuple(ids.shape)}")
     with torch.no_grad():
         all_ids = gather_with_grad(ids)[0] if gather and _distributed() else ids
         targets = (ids[:, None] == all_ids[None, :]).to(logits_i2t.dtype)
         targets = targets / targets.sum(dim=1, keepdim=True)
-    return 0.5 * (F.cross_entropy(logits_i2t, targets) + F.cross_entropy(logits_t2i, targets))
+    return share * 0.5 * (F.cross_entropy(logits_i2t, targets) + F.cross_entropy(logits_t2i, targets))

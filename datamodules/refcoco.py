@@ -225,13 +225,21 @@ class RefCOCOData(TaskData):
             "width": image["width"],
             "height": image["height"],
             "bbox": [float(v) for v in ann["bbox"]],
-            "split": split,
+            "split": ref["split"],  # its own name: "test" reads testA and testB, reported apart
         }
 
     # -- what the head and tokenizer need --------------------------------------------------------
     def head_args(self) -> dict[str, Any]:
-        """The evaluated split names, kept in the metric keys (acc@0.5_testA)."""
-        return {"eval_splits": {s: self.splits.get(s) for s in ("val", "test") if self.splits.get(s)}}
+        """Per evaluated stage, the split names its samples carry (metric keys acc@0.5_testA, ...):
+        the configured name, or for refer's "test" every test* split the refs file has."""
+        out: dict[str, list[str]] = {}
+        for stage in ("val", "test"):
+            wanted = self.splits.get(stage)
+            if wanted:
+                names = {r.get("split") for r in self._load_refs() if isinstance(r, dict)}
+                out[stage] = sorted(n for n in names if _known_split(n) and _split_matches(wanted, n))
+                out[stage] = out[stage] or [wanted]  # none in the file: reading it will say so
+        return {"eval_splits": out}
 
     def texts(self) -> Iterable[str]:
         return [s["expression"] for s in self.samples("train")]

@@ -44,15 +44,16 @@ class GroundingHead(Head):
     at it); or one MLP on the pooled vector (``pooling="pooled"``, TransVG's [REG] token style).
 
     Loss: L1 on normalized cxcywh (summed over the 4 coordinates) + generalized IoU, weighted 5 and 2
-    by default (DETR's weights). Metric: Acc@0.5 (IoU >= 0.5 on pixel xyxy boxes, no +1), keyed with
-    the evaluated split (``acc@0.5_testA``), which the batch carries (``eval_splits`` from the data
-    only names a stage's split on a process that saw no batch).
+    by default (DETR's weights). Metric: Acc@0.5 (IoU >= 0.5 on pixel xyxy boxes, no +1), one value
+    per split the samples come from (``acc@0.5_testA``, ``acc@0.5_testB``: refer's "test" holds
+    both and is reported per part in one pass). ``eval_splits`` (from the data: stage -> the split
+    names its samples carry) declares those names and picks the monitored one.
     """
 
     def __init__(
         self,
         hidden_size: int,
-        eval_splits: dict[str, str] | None = None,
+        eval_splits: dict[str, str | list[str]] | None = None,
         pooling: str = "tokens",
         l1_weight: float = 5.0,
         giou_weight: float = 2.0,
@@ -64,10 +65,14 @@ class GroundingHead(Head):
             raise ValueError(f"grounding head: pooling must be one of {POOLINGS}, got {pooling!r}")
         self.pooling, self.l1_weight, self.giou_weight = pooling, l1_weight, giou_weight
         self.iou_threshold = iou_threshold
-        self.eval_splits = dict(eval_splits or {})
-        self.postfix = f"@{iou_threshold:g}"  # metric keys: "acc" + "@0.5" + "_<split>"
-        val = self.eval_splits.get("val")
-        self.monitor = f"acc{self.postfix}_{val}" if val else f"acc{self.postfix}"
+        self.eval_splits = {  # checkpoints before 2026-11-28 hold one name per stage
+            stage: [names] if isinstance(names, str) else list(names)
+            for stage, names in (eval_splits or {}).items()
+        }
+        self.split_names = sorted({n for names in self.eval_splits.values() for n in names})
+        self.prefix = f"acc@{iou_threshold:g}_"  # metric keys: "acc@0.5_" + split
+        val = self.eval_splits.get("val") or [""]
+        self.monitor = f"{self.prefix}{val[0]}" if val[0] else f"acc@{iou_threshold:g}"
         self.box = _mlp(hidden_size, 2 * hidden_size, 4, dropout)
         self.score = nn.Linear(hidden_size, 1) if pooling == "tokens" else None
 
@@ -103,23 +108,19 @@ class GroundingHead(Head):
         ]
 
     def metrics(self) -> MetricCollection:
-        accuracy = GroundingAccuracy(iou_threshold=self.iou_threshold, box_format="xyxy")
-        return MetricCollection({"acc": accuracy}, postfix=self.postfix)  # module names cannot hold "."
+        """One accuracy per split name (keys ``acc@0.5_<split>``); without split names, ``acc@0.5``."""
+        if not self.split_names:
+            accuracy = GroundingAccuracy(iou_threshold=self.iou_threshold, box_format="xyxy")
+            return MetricCollection({"acc": accuracy}, postfix=self.prefix[3:-1])  # "." is no module name
+        by_split = GroundingAccuracy(self.iou_threshold, box_format="xyxy", groups=self.split_names)
+        return MetricCollection({"acc": by_split}, prefix=self.prefix)
 
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
     ) -> None:
-        splits = set(batch["split"])
-        if len(splits) != 1:
-            raise ValueError(f"grounding head: one evaluation batch mixes splits {sorted(splits)}")
-        metrics.postfix = f"{self.postfix}_{splits.pop()}"  # the keys name the split evaluated
         gt = box_convert(batch["gt_bbox"].float(), "xywh", "xyxy")
-        metrics["acc"].update(self._pixel_boxes(outputs, batch), gt, ids=batch["sample_id"])
-
-    def on_eval_epoch_end(self, backbone: Any, metrics: MetricCollection, stage: str) -> None:
-        """A process that saw no batch names the split from the config, like the others."""
-        if metrics.postfix == self.postfix and self.eval_splits.get(stage):
-            metrics.postfix = f"{self.postfix}_{self.eval_splits[stage]}"
+        groups = list(batch["split"]) if self.split_names else None
+        metrics["acc"].update(self._pixel_boxes(outputs, batch), gt, ids=batch["sample_id"], groups=groups)
 
     @torch.no_grad()
     def describe(self, outputs: dict[str, Tensor], batch: dict[str, Any], i: int) -> str:

@@ -56,9 +56,12 @@ def test_reads_the_refer_layout(ref_root):
     assert ref["file_name"].endswith(f"_{ref['ann_id']}.jpg")
     ids = [x["sample_id"] for split in ("train", "val", "test", "predict") for x in data.samples(split)]
     assert len(ids) == len(set(ids))
-    both = _data(ref_root, {**SPLITS, "test": "test"}).samples("test")  # refer: "test" = every test*
+    both_data = _data(ref_root, {**SPLITS, "test": "test"})
+    both = both_data.samples("test")  # refer: "test" = every test*, each sample keeps its own name
     assert len(both) == len(data.samples("test")) + len(data.samples("predict"))
-    assert data.head_args() == {"eval_splits": {"val": "val", "test": "testA"}}
+    assert {s["split"] for s in both} == {"testA", "testB"}
+    assert data.head_args() == {"eval_splits": {"val": ["val"], "test": ["testA"]}}
+    assert both_data.head_args() == {"eval_splits": {"val": ["val"], "test": ["testA", "testB"]}}
     raw = _data(ref_root, text_field="raw").samples("val")[0]["expression"]
     assert raw[0].isupper() and raw.lower() == data.samples("val")[0]["expression"]
 

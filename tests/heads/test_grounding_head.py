@@ -68,7 +68,7 @@ def test_predict_is_pixel_xywh_results_json():
 
 
 def test_metric_is_acc_at_half_keyed_by_split_and_counts_each_sentence_once():
-    head = GroundingHead(8, eval_splits={"val": "val", "test": "testA"})
+    head = GroundingHead(8, eval_splits={"val": ["val"], "test": ["testA", "testB"]})
     assert head.monitor == "acc@0.5_val"
     batch = _batch("testB")
     good = batch["targets"].clone()
@@ -78,13 +78,20 @@ def test_metric_is_acc_at_half_keyed_by_split_and_counts_each_sentence_once():
     head.update_metrics(metrics, {"boxes": shifted}, batch)
     head.update_metrics(metrics, {"boxes": shifted}, batch)  # the same sentences again count once
     assert {k: round(v.item(), 6) for k, v in metrics.compute().items()} == {"acc@0.5_testB": 0.5}
-    metrics.reset()
-    # a process that saw no batch of this stage names the split from the data config
-    fresh = head.metrics()
-    head.on_eval_epoch_end(None, fresh, "test")
-    assert list(fresh.keys()) == ["acc@0.5_testA"]
-    with pytest.raises(ValueError, match="mixes splits"):
-        head.update_metrics(head.metrics(), {"boxes": good}, {**batch, "split": ["val", "testA"]})
+    # refer's "test" = testA + testB in one pass: each part keeps its own key
+    other = {**batch, "split": ["testA", "testA"], "sample_id": ["9", "10"]}
+    head.update_metrics(metrics, {"boxes": good}, other)
+    got = {k: round(v.item(), 6) for k, v in metrics.compute().items()}
+    assert got == {"acc@0.5_testA": 1.0, "acc@0.5_testB": 0.5}
+    with pytest.raises(ValueError, match=r"unknown groups \['testC'\]"):
+        head.update_metrics(head.metrics(), {"boxes": good}, {**batch, "split": ["testC", "testA"]})
+    # checkpoints written before: one name per stage
+    old = GroundingHead(8, eval_splits={"val": "val", "test": "testA"})
+    assert old.monitor == "acc@0.5_val" and old.split_names == ["testA", "val"]
+    # no split names at all: one plain key
+    plain = GroundingHead(8).metrics()
+    GroundingHead(8).update_metrics(plain, {"boxes": good}, batch)
+    assert list(plain.compute()) == ["acc@0.5"]
 
 
 def test_describe_gives_expression_and_boxes_as_text():

@@ -76,6 +76,22 @@ def _boxes():
     )
 
 
+def _boxes_by_group():
+    """RefCOCO's testA / testB in one pass: a group name per sample."""
+    _, pairs, _ = _boxes()
+    items = [(p, t, ("testA", "testB")[i % 3 == 0]) for i, (p, t) in enumerate(pairs)]
+    return (
+        lambda: M.GroundingAccuracy(groups=("testA", "testB")),
+        items,
+        lambda m, it, ids: m.update(
+            torch.stack([p for p, _, _ in it]),
+            torch.stack([t for _, t, _ in it]),
+            ids=ids,
+            groups=[g for *_, g in it],
+        ),
+    )
+
+
 def _masks():
     g = torch.Generator().manual_seed(3)
     items = [(torch.rand(6, 7, generator=g) > 0.5, torch.rand(6, 7, generator=g) > 0.4) for _ in range(11)]
@@ -208,6 +224,7 @@ CASES: dict[str, Callable] = {
     "VQAAccuracy": _vqa,
     "ImageTextRetrieval": _retrieval,
     "GroundingAccuracy": _boxes,
+    "GroundingAccuracy[groups]": _boxes_by_group,
     "MaskIoU": _masks,
     "DenseCapMAP": _densecap,
     "VCRAccuracy": _vcr,

@@ -48,6 +48,20 @@ def test_grounding_class_formats() -> None:
         GroundingAccuracy(box_format="yxyx")
 
 
+def test_grounding_groups_report_each_part() -> None:
+    metric = GroundingAccuracy(groups=("testA", "testB"))
+    gt = torch.tensor([[0.0, 0.0, 10.0, 10.0]] * 3)
+    pred = torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0], [0.0, 0.0, 10.0, 10.0]])
+    metric.update(pred, gt, groups=["testA", "testA", "testB"])
+    assert {k: v.item() for k, v in metric.compute().items()} == {"testA": 0.5, "testB": 1.0}
+    with pytest.raises(ValueError, match="one group name per sample"):
+        metric.update(pred, gt)
+    with pytest.raises(ValueError, match="unknown groups"):
+        metric.update(pred, gt, groups=["testA", "testC", "testB"])
+    with pytest.raises(ValueError, match="none to the constructor"):
+        GroundingAccuracy().update(pred, gt, groups=["testA"] * 3)
+
+
 def _naive_masks(preds: list[torch.Tensor], gts: list[torch.Tensor]) -> dict[str, float]:
     """LAVT's evaluate loop: cum I / cum U, per-sample I/U with 0 for an empty union, prec@ with >=."""
     cum_i = cum_u = 0

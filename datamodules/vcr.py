@@ -27,6 +27,7 @@ answers, which is what the leaderboard asks for (``leaderboard_rows``).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,6 +36,8 @@ from typing import Any
 import torch
 from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, jsonl_records
 from vltasks.datamodules.visual7w import NUM_CHOICES, encode_pairs, load_sample
+
+log = logging.getLogger(__name__)
 
 _GLUE = re.compile(r" (?=[.,?!;:](?:\s|$)|n't\b|'(?:s|re|m|ll|ve|d)\b)")
 
@@ -154,6 +157,8 @@ class VCRData(TaskData):
             raise FileNotFoundError(f"{path}: annotations file not found for split {split!r}")
         lines = list(jsonl_records(path, problems))
         labeled = any(isinstance(r, dict) and "answer_label" in r for _, r in lines)
+        if lines and not labeled:  # test.jsonl; anywhere else, say why no metric will appear
+            log.warning("%s: no line has labels: split %r is read as predict-only (no metrics)", path, split)
         images = self.root / self.opts["image_dir"]
         samples, seen = [], set()
         metadata: dict[Path, Any] = {}  # one read per image: its questions share it

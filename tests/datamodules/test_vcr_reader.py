@@ -46,9 +46,12 @@ def test_object_tags_and_rendering():
     assert render([[3], "'s", "hat", ",", "then", "."], tags) == "person3's hat, then."
 
 
-def test_reads_official_layout(vcr_root):
+def test_reads_official_layout(vcr_root, caplog):
     data = VCRData(str(vcr_root), SPLITS)
-    train, test = data.samples("train"), data.samples("predict")
+    train = data.samples("train")
+    assert "predict-only" not in caplog.text
+    test = data.samples("predict")
+    assert "test.jsonl: no line has labels: split 'test' is read as predict-only" in caplog.text
     assert len(train) == len(_lines(vcr_root / "train.jsonl")) and test
     s, line = train[0], _lines(vcr_root / "train.jsonl")[0]
     assert s["sample_id"] == s["annot_id"] == line["annot_id"] == "train-0"

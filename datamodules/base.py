@@ -108,6 +108,9 @@ class TaskData:
 
     format: ClassVar[str] = ""
     options: ClassVar[dict[str, Any]] = {}  # format-specific options and their defaults
+    # head_args that only say how the evaluated data is reported (not learned): taken from the data
+    # evaluated now when a checkpoint is loaded, instead of the data it was fit on
+    eval_head_args: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, root: str, splits: dict[str, str | None], on_bad_sample: str = "error", **options: Any

@@ -83,7 +83,7 @@ class KarpathyData(TaskData):
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             raise ValueError(f"{file}: expected an object with an 'images' list (Karpathy's format)")
         out: list[dict[str, Any]] = []
-        seen: tuple[set[int], set[int]] = (set(), set())  # imgids, sentids
+        seen: tuple[set[int], set[int], set[int]] = (set(), set(), set())  # imgids, sentids, image_ids
         for i, rec in enumerate(data["images"]):
             sample = self._image(file, i, rec, wanted, problems, seen)
             if sample is not None:
@@ -93,7 +93,7 @@ class KarpathyData(TaskData):
         return out
 
     def _image(
-        self, file: Path, i: int, rec: Any, wanted: set[str], problems: Problems, seen: tuple[set, set]
+        self, file: Path, i: int, rec: Any, wanted: set[str], problems: Problems, seen: tuple[set, ...]
     ) -> dict[str, Any] | None:
         """One validated per-image sample, or None (reported, or of another split)."""
         if not isinstance(rec, dict) or not _is_int(rec.get("imgid")):
@@ -109,6 +109,10 @@ class KarpathyData(TaskData):
             (not isinstance(rec.get("filename"), str) or not rec["filename"], "missing 'filename'"),
             (coco and not _is_int(rec.get("cocoid")), "needs an integer 'cocoid' (COCO results name it)"),
             (imgid in seen[0], "duplicate imgid"),
+            (
+                isinstance(rec.get("filename"), str) and _image_id(rec, imgid) in seen[2],
+                "its image id (cocoid, or the Flickr photo id of its file name) repeats another image's",
+            ),
             (not isinstance(sentences, list) or not sentences, "has no sentences"),
         ]
         problem = next((message for bad, message in checks if bad), None)
@@ -120,6 +124,7 @@ class KarpathyData(TaskData):
             problems.report(path, record, "image file not found")
             return None
         seen[0].add(imgid)
+        seen[2].add(_image_id(rec, imgid))
         good = _sentences(file, record, imgid, sentences, problems, seen[1])
         if not good:
             return None  # every sentence was reported

@@ -16,6 +16,7 @@ containers and builtin scalars: a published pickle must not be able to run code.
 
 from __future__ import annotations
 
+import io
 import pickle
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,9 +41,10 @@ class _PlainUnpickler(pickle.Unpickler):
 
 def load_plain_pickle(path: Path) -> Any:
     """Unpickle a data file without running code from it; errors name the file."""
+    with path.open("rb") as f:  # an unreadable file says so itself
+        data = f.read()
     try:
-        with path.open("rb") as f:
-            return _PlainUnpickler(f, encoding="utf-8").load()
+        return _PlainUnpickler(io.BytesIO(data), encoding="utf-8").load()
     except Exception as e:  # a corrupt pickle fails in many ways (AttributeError, TypeError, ...)
         raise BadSampleError(f"{path}: not a plain-data pickle ({type(e).__name__}: {e})") from e
 
@@ -85,6 +87,7 @@ def _split_matches(wanted: str, split: Any) -> bool:
 @READERS.register("refcoco")
 class RefCOCOData(TaskData):
     format = "refcoco"
+    eval_head_args = ("eval_splits",)
     options = {
         "dataset": "refcoco",
         "split_by": "unc",

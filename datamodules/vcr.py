@@ -134,16 +134,20 @@ def record_problem(rec: dict[str, Any], labeled: bool) -> str | None:
     return None
 
 
-def _read_metadata(path: Path) -> Any:
-    """The parsed metadata JSON, or the problem as a string (reported per line that uses it)."""
+def _read_metadata(path: Path) -> tuple[Any, str | None]:
+    """(what the reader keeps of the metadata JSON, None) or (None, the problem). Only the size,
+    names and boxes are kept: the polygons (``segms``) of ~100k images would take gigabytes."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return "metadata file not found"
+        return None, "metadata file not found"
     except json.JSONDecodeError as e:
-        return f"malformed metadata JSON (line {e.lineno} column {e.colno}: {e.msg})"
+        return None, f"malformed metadata JSON (line {e.lineno} column {e.colno}: {e.msg})"
     except UnicodeDecodeError as e:
-        return f"metadata is not UTF-8 ({e.reason} at byte {e.start})"
+        return None, f"metadata is not UTF-8 ({e.reason} at byte {e.start})"
+    if not isinstance(meta, dict):
+        return None, f"metadata is not a JSON object but {type(meta).__name__}"
+    return {k: meta[k] for k in ("width", "height", "names", "boxes") if k in meta}, None
 
 
 @READERS.register("vcr")
@@ -174,6 +178,7 @@ class VCRData(TaskData):
                 problems.report(path, record, problem)
                 continue
             image, meta = images / rec["img_fn"], images / rec["metadata_fn"]
+            record = f"{path.name} {record}"  # reported against the image or metadata file below
             missing = [p for p in (image, meta) if not p.is_file()] if self.opts["check_images"] else []
             if missing:
                 what = "image" if missing[0] == image else "metadata"
@@ -183,12 +188,12 @@ class VCRData(TaskData):
             if self.opts["check_metadata"]:
                 if meta not in metadata:
                     metadata[meta] = _read_metadata(meta)
-                problem = metadata[meta] if isinstance(metadata[meta], str) else None
-                problem = problem or metadata_problem(metadata[meta], rec["objects"])
+                kept, problem = metadata[meta]
+                problem = problem or metadata_problem(kept, rec["objects"])
                 if problem is not None:
                     problems.report(meta, record, problem)
                     continue
-                boxes = [b[:4] for b in metadata[meta]["boxes"]]
+                boxes = [b[:4] for b in kept["boxes"]]
             seen.add(rec["annot_id"])
             tags = object_tags(rec["objects"])
             samples.append(

@@ -158,11 +158,11 @@ def _fit(ids: Tensor, mask: Tensor, labels: Tensor, limit: int) -> tuple[Tensor,
     ``limit`` loses caption tokens but keeps its end token, so the model still learns to stop."""
     if ids.shape[1] <= limit:
         return ids, mask, labels
-    lengths = mask.sum(1)  # right-padded: the end token sits at lengths - 1
+    last = mask.shape[1] - 1 - mask.flip(1).argmax(1)  # the end token: the last unmasked position
     rows = torch.arange(ids.shape[0], device=ids.device)
-    end_ids, end_labels = ids[rows, lengths - 1], labels[rows, lengths - 1]
+    end_ids, end_labels = ids[rows, last], labels[rows, last]
     ids, mask, labels = ids[:, :limit].clone(), mask[:, :limit], labels[:, :limit].clone()
-    over = lengths > limit
+    over = last >= limit
     ids[over, limit - 1] = end_ids[over]
     labels[over, limit - 1] = end_labels[over]
     return ids, mask, labels

@@ -40,9 +40,17 @@ def write_synthetic(cfg: DictConfig) -> None:
     for name in cfg.tasks:
         d = task_data(cfg, name)
         root = Path(d["root"])
-        if (root / "synthetic_meta.json").is_file():
-            continue
         writer = WRITERS.get(d["format"])
+        layout = getattr(writer, "layout", 1)  # bumped (and written to the meta) when files move
+        meta_file = root / "synthetic_meta.json"
+        if meta_file.is_file():
+            try:
+                written = json.loads(meta_file.read_text(encoding="utf-8")).get("layout", 1)
+            except (ValueError, AttributeError):
+                written = None
+            if written == layout:
+                continue
+            print(f"{root}: written by an older vltasks (layout {written}, now {layout}): writing it again")
         splits = {d["train_split"]: syn.train, d["val_split"]: syn.val}
         tests = {d["predict_split"]: syn.test} if syn.test and d.get("predict_split") else None
         print(f"writing the synthetic {d['format']} world to {root} ...", flush=True)
@@ -54,14 +62,21 @@ def build_model(cfg: DictConfig, data: dict[str, TaskData], ckpt: str | None) ->
     if ckpt:
         # the architecture comes from the checkpoint; head_args given now (e.g. decoding or rerank
         # settings for evaluation) override the saved ones
-        saved = torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"]["config"]
+        hparams = torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"]
+        saved, head_args = hparams["config"], hparams["head_args"]
         for name, task in to_plain(cfg.tasks).items():
             if name in saved["tasks"] and task.get("head_args"):
                 saved["tasks"][name]["head_args"] = {
                     **saved["tasks"][name].get("head_args", {}),
                     **task["head_args"],
                 }
-        model = VLTaskModule.load_from_checkpoint(ckpt, map_location="cpu", config=saved)
+        # what a reader declares as evaluation bookkeeping (e.g. the split names a grounding metric
+        # keys by) comes from the data evaluated now, not from the data the checkpoint was fit on
+        for name, d in data.items():
+            if name in head_args and d.eval_head_args:
+                fresh = {k: v for k, v in d.head_args().items() if k in d.eval_head_args}
+                head_args[name] = {**head_args[name], **fresh}
+        model = VLTaskModule.load_from_checkpoint(ckpt, map_location="cpu", config=saved, head_args=head_args)
         missing = set(cfg.tasks) - set(model.task_names)
         if missing:
             raise ValueError(

@@ -28,6 +28,7 @@ from .writers import WRITERS
 DATASET, SPLIT_BY, IMAGE_DIR = "refcoco", "unc", "images/mscoco/images/train2014"
 DEFAULT_SPLITS = {"train": 2000, "val": 300}
 META_FILE = "synthetic_meta.json"
+LAYOUT = 2  # 2: images under refer's images/mscoco/images/train2014 (1: images/train2014)
 SIZE_WORDS = {"small": "small", "large": "big"}
 CATEGORIES = [{"supercategory": "shape", "id": i + 1, "name": s} for i, s in enumerate(SHAPES)]
 INFO = {"description": "Synthetic coloured shapes in the RefCOCO (refer toolkit) layout (vltasks)."}
@@ -162,7 +163,7 @@ def write_refcoco(
     ids = [int(i) + 1 for i in rng.choice(580_000, size=sum(all_splits.values()), replace=False)]
     images, anns, refs = [], [], []
     rows: dict[str, list[tuple[Scene, int]]] = {}
-    summary: dict[str, Any] = {"seed": seed, "image_size": image_size, "splits": {}}
+    summary: dict[str, Any] = {"seed": seed, "image_size": image_size, "layout": LAYOUT, "splits": {}}
     start = next_sent = 0
     for split, n in all_splits.items():
         rows[split] = []
@@ -205,3 +206,6 @@ def write_refcoco(
     }
     (root / META_FILE).write_text(json.dumps(summary, indent=1))
     return {**summary, "root": str(root)}
+
+
+write_refcoco.layout = LAYOUT  # type: ignore[attr-defined]  # runtime rewrites a world of another layout

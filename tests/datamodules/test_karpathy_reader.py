@@ -60,6 +60,17 @@ def test_reads_flickr30k_layout(tmp_path):
     assert len(_data(tmp_path, dataset="flickr30k", image_root="imgs").samples("test")) == 2
 
 
+def test_flickr_photo_ids_must_not_repeat(tmp_path):
+    write_karpathy(tmp_path, {"train": 3, "test": 2}, dataset="flickr30k")
+    path = tmp_path / "dataset_flickr30k.json"
+    obj = json.loads(path.read_text())
+    test = [im for im in obj["images"] if im["split"] == "test"]
+    test[1]["filename"] = test[0]["filename"]  # two records, one photo: one would vanish from metrics
+    path.write_text(json.dumps(obj))
+    with pytest.raises(BadSampleError, match=f"imgid={test[1]['imgid']}: its image id .* repeats"):
+        _data(tmp_path, dataset="flickr30k").samples("test")
+
+
 def _edit(root: Path, fn) -> None:
     path = annotation_path(root)
     obj = json.loads(path.read_text())

@@ -94,11 +94,11 @@ BAD = {
     "duplicate": (lambda ls: [ls[0], ls[0], *ls[1:]], "line 2 .annot_id=train-0.: duplicate annot_id"),
     "missing image": (
         lambda ls: [{**ls[0], "img_fn": "nope/x.jpg"}, *ls[1:]],
-        "x.jpg: line 1 .*image file not",
+        "x.jpg: train.jsonl line 1 .*image file not",
     ),
     "missing metadata": (
         lambda ls: [{**ls[0], "metadata_fn": "nope/x.json"}, *ls[1:]],
-        "x.json: line 1 .*metadata file not found",
+        "x.json: train.jsonl line 1 .*metadata file not found",
     ),
 }
 
@@ -163,6 +163,7 @@ BAD_METADATA = {
         "box #0 .* outside the",
     ),
     "no size": (lambda m: {k: v for k, v in m.items() if k != "width"}, "integer 'width' and 'height'"),
+    "not an object": (lambda m: '"abc"', "metadata is not a JSON object but str"),
 }
 
 
@@ -176,7 +177,7 @@ def test_bad_metadata_names_file_and_annot_id(copy_root, kind):
     meta.write_text(new if isinstance(new, str) else json.dumps(new))
     with pytest.raises(BadSampleError, match=pattern) as err:
         VCRData(str(copy_root), SPLITS).samples("train")
-    assert str(meta) in str(err.value) and "annot_id=train-0" in str(err.value)
+    assert f"{meta}: train.jsonl line 1 (annot_id=train-0)" in str(err.value)
     skipping = VCRData(str(copy_root), SPLITS, on_bad_sample="skip")
     assert len(skipping.samples("train")) == len(lines) - users and skipping.skipped["train"] == users
     unchecked = VCRData(str(copy_root), SPLITS, check_metadata=False).samples("train")

@@ -110,7 +110,7 @@ def _model() -> tuple[torch.nn.Linear, LearnableTemperature]:
 
 def _ddp_worker(rank: int, world_size: int, x_img, x_txt, sizes_even, sizes_uneven) -> dict:
     out = {}
-    for name, sizes in (("even", sizes_even), ("uneven", sizes_uneven)):
+    for name, sizes in (("even", sizes_even), ("uneven", sizes_uneven), ("empty", [6, 0])):
         start = sum(sizes[:rank])
         sl = slice(start, start + sizes[rank])
         img = x_img[sl].clone().requires_grad_(True)
@@ -173,6 +173,13 @@ def test_ddp_two_ranks_match_one_process() -> None:
     torch.testing.assert_close(img_grad, world * img.grad, rtol=1e-9, atol=1e-12)
     for r in res:
         for got, want in zip(r["uneven"]["param_grads"], full_params):
+            torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), want, rtol=1e-9, atol=1e-12)
+
+    # a rank without rows (all 6 on rank 0): its loss is 0, not NaN, and nothing else changes
+    assert res[1]["empty"]["loss"] == 0.0
+    assert sum(r["empty"]["loss"] for r in res) / world == pytest.approx(full.item(), rel=1e-10)
+    for r in res:
+        for got, want in zip(r["empty"]["param_grads"], full_params):
             torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), want, rtol=1e-9, atol=1e-12)
 
     # shared image ids across ranks: positives found in the other rank's rows too

@@ -109,21 +109,29 @@ def itc_loss(
     if normalize:
         image_emb = F.normalize(image_emb, dim=-1)
         text_emb = F.normalize(text_emb, dim=-1)
-    offset, share = 0, 1.0
+    offset, per_rank_rows = 0, float(image_emb.shape[0])
     all_image, all_text = image_emb, text_emb
     if gather and _distributed():
         all_image, offset = gather_with_grad(image_emb)
         all_text, _ = gather_with_grad(text_emb)
-        share = image_emb.shape[0] * dist.get_world_size() / all_image.shape[0]  # 1 when ranks are even
+        per_rank_rows = all_image.shape[0] / dist.get_world_size()  # N / W: this rank's rows when even
+    if all_image.shape[0] == 0:
+        raise ValueError("itc_loss: no rows on any process")
     logits_i2t = scale * image_emb @ all_text.t()  # local images vs global texts
     logits_t2i = scale * text_emb @ all_image.t()  # local texts vs global images
     if ids is None:
         labels = torch.arange(image_emb.shape[0], device=image_emb.device) + offset
-        return share * 0.5 * (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels))
+        pair = F.cross_entropy(logits_i2t, labels, reduction="sum") + F.cross_entropy(
+            logits_t2i, labels, reduction="sum"
+        )
+        return 0.5 * pair / per_rank_rows  # a rank without rows contributes 0 (its gathered share)
     if ids.shape != (image_emb.shape[0],):
         raise ValueError(f"itc_loss: ids must be [n] = [{image_emb.shape[0]}], got {tuple(ids.shape)}")
     with torch.no_grad():
         all_ids = gather_with_grad(ids)[0] if gather and _distributed() else ids
         targets = (ids[:, None] == all_ids[None, :]).to(logits_i2t.dtype)
         targets = targets / targets.sum(dim=1, keepdim=True)
-    return share * 0.5 * (F.cross_entropy(logits_i2t, targets) + F.cross_entropy(logits_t2i, targets))
+    pair = F.cross_entropy(logits_i2t, targets, reduction="sum") + F.cross_entropy(
+        logits_t2i, targets, reduction="sum"
+    )
+    return 0.5 * pair / per_rank_rows

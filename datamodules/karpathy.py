@@ -104,13 +104,15 @@ class KarpathyData(TaskData):
         if split in SPLITS and split not in wanted:
             return None
         coco = self.opts["dataset"] == "coco"
+        named = isinstance(rec.get("filename"), str) and bool(rec["filename"])
+        image_id = _image_id(rec, imgid) if named else None
         checks = [
             (split not in SPLITS, f"'split' must be one of {SPLITS}, got {split!r}"),
-            (not isinstance(rec.get("filename"), str) or not rec["filename"], "missing 'filename'"),
+            (not named, "missing 'filename'"),
             (coco and not _is_int(rec.get("cocoid")), "needs an integer 'cocoid' (COCO results name it)"),
             (imgid in seen[0], "duplicate imgid"),
             (
-                isinstance(rec.get("filename"), str) and _image_id(rec, imgid) in seen[2],
+                image_id in seen[2],
                 "its image id (cocoid, or the Flickr photo id of its file name) repeats another image's",
             ),
             (not isinstance(sentences, list) or not sentences, "has no sentences"),
@@ -124,14 +126,14 @@ class KarpathyData(TaskData):
             problems.report(path, record, "image file not found")
             return None
         seen[0].add(imgid)
-        seen[2].add(_image_id(rec, imgid))
+        seen[2].add(image_id)
         good = _sentences(file, record, imgid, sentences, problems, seen[1])
         if not good:
             return None  # every sentence was reported
         return {
             "sample_id": str(imgid),
             "imgid": imgid,
-            "image_id": _image_id(rec, imgid),
+            "image_id": image_id,
             "image_path": str(path),
             "filename": rec["filename"],
             "split": split,

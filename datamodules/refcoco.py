@@ -236,10 +236,10 @@ class RefCOCOData(TaskData):
         """Per evaluated stage, the split names its samples carry (metric keys acc@0.5_testA, ...):
         the configured name, or for refer's "test" every test* split the refs file has."""
         out: dict[str, list[str]] = {}
+        names = {r.get("split") for r in self._load_refs() if isinstance(r, dict)}
         for stage in ("val", "test"):
             wanted = self.splits.get(stage)
             if wanted:
-                names = {r.get("split") for r in self._load_refs() if isinstance(r, dict)}
                 out[stage] = sorted(n for n in names if _known_split(n) and _split_matches(wanted, n))
                 out[stage] = out[stage] or [wanted]  # none in the file: reading it will say so
         return {"eval_splits": out}

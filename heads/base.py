@@ -54,6 +54,17 @@ HEADS: Registry[type[Head]] = Registry("head")
 POOLINGS = ("pooled", "pooled+max")
 
 
+def mlp(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Sequential:
+    """The two-layer head every classifier and regressor here uses (Linear, LayerNorm, GELU)."""
+    return nn.Sequential(
+        nn.Linear(d_in, d_hidden),
+        nn.LayerNorm(d_hidden),
+        nn.GELU(),
+        nn.Dropout(dropout),
+        nn.Linear(d_hidden, d_out),
+    )
+
+
 def check_pooling(pooling: str, who: str) -> int:
     """Validate a head's ``pooling`` and return the width factor of its output (1 or 2)."""
     if pooling not in POOLINGS:

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torchmetrics import MetricCollection
-from vltasks.heads.base import HEADS, Head, check_pooling, pool
+from vltasks.heads.base import HEADS, Head, check_pooling, mlp, pool
 
 from vltasks.backbones.base import Features
 from vltasks.metrics import EntailmentAccuracy
@@ -36,13 +36,7 @@ class EntailmentHead(Head):
         super().__init__()
         width = hidden_size * check_pooling(pooling, "entailment")
         self.label_smoothing, self.pooling = float(label_smoothing), pooling
-        self.classifier = nn.Sequential(
-            nn.Linear(width, 2 * hidden_size),
-            nn.LayerNorm(2 * hidden_size),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(2 * hidden_size, len(self.classes)),
-        )
+        self.classifier = mlp(width, 2 * hidden_size, len(self.classes), dropout)
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
         return {"logits": self.classifier(pool(features, self.pooling))}

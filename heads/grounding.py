@@ -12,22 +12,12 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchvision.ops import box_convert, box_iou, generalized_box_iou_loss
-from vltasks.heads.base import HEADS, Head
+from vltasks.heads.base import HEADS, Head, mlp
 
 from vltasks.backbones.base import Features
 from vltasks.metrics import GroundingAccuracy
 
 POOLINGS = ("tokens", "pooled")
-
-
-def _mlp(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(d_in, d_hidden),
-        nn.LayerNorm(d_hidden),
-        nn.GELU(),
-        nn.Dropout(dropout),
-        nn.Linear(d_hidden, d_out),
-    )
 
 
 def to_pixels_xyxy(boxes: Tensor, image_size: Tensor) -> Tensor:
@@ -70,10 +60,10 @@ class GroundingHead(Head):
             for stage, names in (eval_splits or {}).items()
         }
         self.split_names = sorted({n for names in self.eval_splits.values() for n in names})
-        self.prefix = f"acc@{iou_threshold:g}_"  # metric keys: "acc@0.5_" + split
-        val = self.eval_splits.get("val") or [""]
-        self.monitor = f"{self.prefix}{val[0]}" if val[0] else f"acc@{iou_threshold:g}"
-        self.box = _mlp(hidden_size, 2 * hidden_size, 4, dropout)
+        self.at = f"@{iou_threshold:g}"  # metric keys: "acc@0.5_<split>", or "acc@0.5" without names
+        val = self.eval_splits.get("val")
+        self.monitor = f"acc{self.at}_{val[0]}" if val else f"acc{self.at}"
+        self.box = mlp(hidden_size, 2 * hidden_size, 4, dropout)
         self.score = nn.Linear(hidden_size, 1) if pooling == "tokens" else None
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -111,9 +101,9 @@ class GroundingHead(Head):
         """One accuracy per split name (keys ``acc@0.5_<split>``); without split names, ``acc@0.5``."""
         if not self.split_names:
             accuracy = GroundingAccuracy(iou_threshold=self.iou_threshold, box_format="xyxy")
-            return MetricCollection({"acc": accuracy}, postfix=self.prefix[3:-1])  # "." is no module name
+            return MetricCollection({"acc": accuracy}, postfix=self.at)  # "." is no module name
         by_split = GroundingAccuracy(self.iou_threshold, box_format="xyxy", groups=self.split_names)
-        return MetricCollection({"acc": by_split}, prefix=self.prefix)
+        return MetricCollection({"acc": by_split}, prefix=f"acc{self.at}_")
 
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]

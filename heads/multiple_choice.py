@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
-from vltasks.heads.base import HEADS, Head, check_pooling, pool
+from vltasks.heads.base import HEADS, Head, check_pooling, mlp, pool
 
 from vltasks.backbones.base import Features
 from vltasks.metrics import MultipleChoiceAccuracy, VCRAccuracy
@@ -50,18 +50,7 @@ class MultipleChoiceHead(Head):
         self.max_rows = max_rows  # backbone rows per call
         self.monitor = "q2ar" if protocol == "vcr" else "accuracy"
         self.pooling, width = pooling, hidden_size * check_pooling(pooling, "multiple_choice")
-        self.scorers = nn.ModuleDict(
-            {
-                g: nn.Sequential(
-                    nn.Linear(width, 2 * hidden_size),
-                    nn.LayerNorm(2 * hidden_size),
-                    nn.GELU(),
-                    nn.Dropout(dropout),
-                    nn.Linear(2 * hidden_size, 1),
-                )
-                for g in GROUPS[protocol]
-            }
-        )
+        self.scorers = nn.ModuleDict({g: mlp(width, 2 * hidden_size, 1, dropout) for g in GROUPS[protocol]})
 
     # -- scoring ---------------------------------------------------------------------------------
     def forward(self, features: Features, batch: dict[str, Any], group: str = "answer") -> dict[str, Tensor]:

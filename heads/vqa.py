@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torchmetrics import MetricCollection
-from vltasks.heads.base import HEADS, Head, check_pooling, pool
+from vltasks.heads.base import HEADS, Head, check_pooling, mlp, pool
 
 from vltasks.backbones.base import Features
 from vltasks.metrics import VQAAccuracy
@@ -38,13 +38,7 @@ class VQAHead(Head):
             raise ValueError("VQA head: the answer vocabulary is empty (no training answers were read)")
         self.answers = list(answers)
         self.protocol = protocol
-        self.classifier = nn.Sequential(
-            nn.Linear(width, 2 * hidden_size),
-            nn.LayerNorm(2 * hidden_size),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(2 * hidden_size, len(self.answers)),
-        )
+        self.classifier = mlp(width, 2 * hidden_size, len(self.answers), dropout)
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
         return {"logits": self.classifier(pool(features, self.pooling))}

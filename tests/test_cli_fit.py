@@ -9,14 +9,12 @@ import pytest
 import torch
 from vltasks.datamodules.vqav2 import image_file, questions_file
 
+from tests.tiny import BACKBONE
 from vltasks.cli import main
 
 TINY = [
     "synthetic.enabled=false",
-    "backbone.preset_args.hidden_size=32",
-    "backbone.preset_args.num_layers=1",
-    "backbone.preset_args.num_heads=2",
-    "backbone.preset_args.intermediate_size=64",
+    *BACKBONE,
     "data.batch_size=16",
     "data.eval_batch_size=16",
     "data.num_workers=0",

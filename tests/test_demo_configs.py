@@ -5,33 +5,15 @@ A new task's demo config is picked up here without anyone writing a new test."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.tiny import SHORT_RUN, printed_run_dir
 from vltasks.cli import main
 from vltasks.config import builtin_configs, load_config
 
 DEMOS = [c for c in builtin_configs() if c.endswith("_demo")]
-TINY = [
-    "synthetic.train=12",
-    "synthetic.val=7",
-    "synthetic.test=3",
-    "backbone.preset_args.hidden_size=32",
-    "backbone.preset_args.num_layers=1",
-    "backbone.preset_args.num_heads=2",
-    "backbone.preset_args.intermediate_size=64",
-    "data.batch_size=4",
-    "data.eval_batch_size=5",
-    "data.num_workers=0",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "logging.num_images=1",
-]
-
-
-def _run_dir(out: str) -> Path:
-    return Path(out.split("run directory: ")[1].split()[0])
+TINY = ["synthetic.train=12", "synthetic.val=7", "synthetic.test=3", *SHORT_RUN]
 
 
 @pytest.mark.parametrize("name", DEMOS)
@@ -44,7 +26,7 @@ def test_demo_config_fits_and_predicts(name, tmp_path, capsys):
         *TINY,
     ]
     assert main(["fit", *common]) == 0
-    run_dir = _run_dir(capsys.readouterr().out)
+    run_dir = printed_run_dir(capsys.readouterr().out)
     fit = json.loads((run_dir / "metrics.json").read_text())["fit"]
     cfg = load_config(name)
     for task in cfg.tasks:
@@ -53,7 +35,7 @@ def test_demo_config_fits_and_predicts(name, tmp_path, capsys):
         assert baselines, (task, fit["synthetic"])  # what the demo prints beside its metrics
     best = fit["best_checkpoint"]
     assert main(["predict", *common, "--ckpt", best]) == 0
-    pred_dir = _run_dir(capsys.readouterr().out)
+    pred_dir = printed_run_dir(capsys.readouterr().out)
     for task in cfg.tasks:
         rows = json.loads((pred_dir / f"predictions_{task}.json").read_text())
         assert rows and all(isinstance(r, dict) for r in rows)
@@ -82,5 +64,5 @@ def test_demo_fits_with_worker_processes(name, tmp_path, capsys):
     processor, retrieval's gallery, VCR's candidate rows) must reach the model intact."""
     common = ["--config", name, f"data.root={tmp_path / 'data'}", f"trainer.default_root_dir={tmp_path}"]
     assert main(["fit", *common, *TINY, "data.num_workers=2"]) == 0
-    fit = json.loads((_run_dir(capsys.readouterr().out) / "metrics.json").read_text())["fit"]
+    fit = json.loads((printed_run_dir(capsys.readouterr().out) / "metrics.json").read_text())["fit"]
     assert any(k.startswith("val/") and not k.endswith("/loss") for k in fit)

@@ -4,32 +4,16 @@ from a checkpoint fit on one part (or written before per-split keys); stale synt
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import torch
 from vltasks.datamodules.synthetic.refcoco import IMAGE_DIR, LAYOUT, write_refcoco
 
+from tests.tiny import SHORT_RUN, printed_run_dir
 from vltasks.cli import main
 from vltasks.config import load_config
 from vltasks.runtime import write_synthetic
 
-TINY = [
-    "synthetic.enabled=false",
-    "backbone.preset_args.hidden_size=32",
-    "backbone.preset_args.num_layers=1",
-    "backbone.preset_args.num_heads=2",
-    "backbone.preset_args.intermediate_size=64",
-    "data.batch_size=4",
-    "data.eval_batch_size=5",
-    "data.num_workers=0",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "logging.num_images=1",
-]
-
-
-def _run_dir(out: str) -> Path:
-    return Path(out.split("run directory: ")[1].split()[0])
+TINY = ["synthetic.enabled=false", *SHORT_RUN]
 
 
 def test_test_split_reports_both_parts_even_from_an_older_checkpoint(tmp_path, capsys):
@@ -37,7 +21,7 @@ def test_test_split_reports_both_parts_even_from_an_older_checkpoint(tmp_path, c
     write_refcoco(data, {"train": 12, "val": 6}, seed=1, test_splits={"testA": 3, "testB": 3})
     common = ["--config", "refcoco_demo", f"data.root={data}", f"trainer.default_root_dir={tmp_path}", *TINY]
     assert main(["fit", *common, "data.test_split=testB"]) == 0
-    best = json.loads((_run_dir(capsys.readouterr().out) / "metrics.json").read_text())["fit"][
+    best = json.loads((printed_run_dir(capsys.readouterr().out) / "metrics.json").read_text())["fit"][
         "best_checkpoint"
     ]
     ckpt = torch.load(best, map_location="cpu", weights_only=True)
@@ -46,7 +30,7 @@ def test_test_split_reports_both_parts_even_from_an_older_checkpoint(tmp_path, c
     torch.save(ckpt, tmp_path / "old.ckpt")  # the form written before per-split keys
     for path in (best, tmp_path / "old.ckpt"):
         assert main(["test", *common, "--ckpt", str(path), "data.test_split=test"]) == 0
-        got = json.loads((_run_dir(capsys.readouterr().out) / "metrics.json").read_text())["test"]
+        got = json.loads((printed_run_dir(capsys.readouterr().out) / "metrics.json").read_text())["test"]
         keys = sorted(k for k in got if k.startswith("test/refcoco/acc"))
         assert keys == ["test/refcoco/acc@0.5_testA", "test/refcoco/acc@0.5_testB"], got
 

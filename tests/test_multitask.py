@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from tests.tiny import printed_run_dir
 from vltasks.cli import main
 
 
@@ -65,14 +66,10 @@ def _config(tmp_path: Path) -> Path:
     return path
 
 
-def _run_dir(out: str) -> Path:
-    return Path(out.split("run directory: ")[1].split()[0])
-
-
 def test_two_tasks_one_backbone_fit_and_predict(tmp_path, capsys):
     config = str(_config(tmp_path))
     assert main(["fit", "--config", config]) == 0
-    run_dir = _run_dir(capsys.readouterr().out)
+    run_dir = printed_run_dir(capsys.readouterr().out)
     assert (tmp_path / "vqav2" / "synthetic_meta.json").is_file()
     assert (tmp_path / "snli_ve" / "snli_ve_train.jsonl").is_file()
     fit = json.loads((run_dir / "metrics.json").read_text())["fit"]
@@ -86,7 +83,7 @@ def test_two_tasks_one_backbone_fit_and_predict(tmp_path, capsys):
     assert {"train/vqa/loss", "train/snli_ve/loss", "train/loss"} <= set(scalars)
 
     assert main(["predict", "--config", config, "--ckpt", fit["best_checkpoint"]]) == 0
-    pred_dir = _run_dir(capsys.readouterr().out)
+    pred_dir = printed_run_dir(capsys.readouterr().out)
     vqa = json.loads((pred_dir / "predictions_vqa.json").read_text())
     snli = json.loads((pred_dir / "predictions_snli_ve.json").read_text())
     assert vqa and set(vqa[0]) == {"question_id", "answer"}

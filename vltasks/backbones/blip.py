@@ -82,7 +82,7 @@ class BlipBackbone(Backbone):
 
     def itm_logits(self, fused: Tensor) -> Tensor:
         """The checkpoint's own ITM head on the fused [CLS]: [B, 2] (no match, match)."""
-        return self.model.itm_head(fused[:, 0])
+        return self.match_logits(fused[:, 0])
 
     # the retrieval head's three parts (the same names as ClipBackbone's), BLIP's ITC and ITM
     def dual_image(self, pixel_values: Tensor) -> tuple[Tensor, Tensor]:

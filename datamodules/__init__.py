@@ -10,7 +10,7 @@ from vltasks.datamodules.datamodule import UnrepeatedDistributedSampler, VLDataM
 
 from vltasks.registry import import_submodules
 
-import_submodules(__name__, skip=("base", "datamodule", "synthetic"))
+import_submodules(__name__, skip=("base", "checks", "datamodule", "media", "synthetic"))
 
 __all__ = [
     "READERS",

@@ -4,21 +4,21 @@ Readers know files, never models: the collate receives the backbone's processor 
 Bad records raise an error naming the file, the record and the problem; with
 ``on_bad_sample="skip"`` they are skipped, counted and reported instead. Nothing is dropped silently.
 Checks that need the decoded image (it opens; its size is what the annotation says) run when a
-sample loads, in the loader's workers: they raise the same named error but cannot be skipped, since
-a batch cannot shrink after the split was counted (reading every image up front would cost a pass
-over the dataset).
+sample loads, in the loader's workers (datamodules/media.py): the same named error, or under
+``skip`` the sample is left out of its batch and counted by the DataModule.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from PIL import Image
+import torch
 from torch.utils.data import Dataset
+from vltasks.datamodules.media import DEFAULT_MAX_PIXELS, BadSampleError, ImageLoader, SampleDataset
 
 from vltasks.registry import Registry
 
@@ -26,8 +26,18 @@ log = logging.getLogger(__name__)
 ON_BAD_SAMPLE = ("error", "skip")
 
 
-class BadSampleError(ValueError):
-    """A record of a dataset file is unusable; the message names file, record and problem."""
+def candidate_inputs(processor: Any, contexts: list[str], candidates: list[list[str]]) -> dict[str, Any]:
+    """Multiple choice: (context, candidate) pairs tokenized together, shaped [B, K, L], K
+    candidates per sample (``contexts[b]`` pairs with each of ``candidates[b]``)."""
+    k = len(candidates[0])
+    if any(len(c) != k for c in candidates):
+        raise ValueError(
+            f"every sample needs the same number of candidates, got {[len(c) for c in candidates]}"
+        )
+    enc = processor.pairs(
+        [c for c, cands in zip(contexts, candidates) for _ in cands], [x for c in candidates for x in c]
+    )
+    return {key: v.view(len(contexts), k, -1) for key, v in enc.items()}
 
 
 class Problems:
@@ -41,7 +51,8 @@ class Problems:
         self.examples: list[str] = []
 
     def report(self, file: str | Path, record: str, problem: str) -> None:
-        message = f"{file}: {record}: {problem}"
+        # a lone surrogate in a record name must not make the report itself unprintable
+        message = f"{file}: {record}: {problem}".encode("utf-8", "backslashreplace").decode("utf-8")
         if self.policy == "error":
             raise BadSampleError(message + " (set data.on_bad_sample=skip to skip such records)")
         self.count += 1
@@ -77,30 +88,29 @@ def jsonl_records(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
                 problems.report(path, f"line {n}", f"not UTF-8 ({e.reason} at byte {e.start})")
 
 
-def open_image(path: str, record: str) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except FileNotFoundError as e:
-        raise BadSampleError(f"{path}: {record}: image file not found") from e
-    except OSError as e:
-        raise BadSampleError(f"{path}: {record}: unreadable image ({e})") from e
+class Collator:
+    """Makes a batch (vltasks/batch.py) from loaded samples with the backbone's processor; ``args``
+    are what the head asks of it (``Head.collate_args``: a vocabulary, a prompt)."""
 
+    def __init__(self, processor: Any, args: dict[str, Any] | None = None) -> None:
+        self.processor = processor
 
-class SampleDataset(Dataset):
-    """A list of sample dicts; `load` turns one record into what the collate needs."""
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
 
-    def __init__(
-        self, samples: list[dict[str, Any]], load: Callable[[dict[str, Any]], dict[str, Any]]
-    ) -> None:
-        self.samples = samples
-        self.load = load
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.load(self.samples[i])
+    @staticmethod
+    def copy(
+        batch: dict[str, Any],
+        samples: list[dict[str, Any]],
+        lists: tuple[str, ...] = (),
+        ids: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """Per-sample bookkeeping into the batch: ``lists`` as lists, integer ``ids`` as int64 tensors."""
+        for key in lists:
+            batch[key] = [s[key] for s in samples]
+        for key in ids:
+            batch[key] = torch.tensor([s[key] for s in samples], dtype=torch.long)
+        return batch
 
 
 class TaskData:
@@ -108,12 +118,18 @@ class TaskData:
 
     format: ClassVar[str] = ""
     options: ClassVar[dict[str, Any]] = {}  # format-specific options and their defaults
-    # head_args that only say how the evaluated data is reported (not learned): taken from the data
+    # data_args that only say how the evaluated data is reported (not learned): taken from the data
     # evaluated now when a checkpoint is loaded, instead of the data it was fit on
-    eval_head_args: ClassVar[tuple[str, ...]] = ()
+    eval_data_args: ClassVar[tuple[str, ...]] = ()
+    collator: ClassVar[type[Collator]] = Collator  # each format's batch maker
 
     def __init__(
-        self, root: str, splits: dict[str, str | None], on_bad_sample: str = "error", **options: Any
+        self,
+        root: str,
+        splits: dict[str, str | None],
+        on_bad_sample: str = "error",
+        max_image_pixels: int | None = DEFAULT_MAX_PIXELS,
+        **options: Any,
     ) -> None:
         unknown = sorted(set(options) - set(self.options))
         if unknown:
@@ -126,6 +142,7 @@ class TaskData:
         self.root = Path(root).expanduser()
         self.splits = splits
         self.on_bad_sample = on_bad_sample
+        self.max_image_pixels = max_image_pixels
         self.opts = {**self.options, **options}
         self.skipped: dict[str, int] = {}
         self._cache: dict[str, list[dict[str, Any]]] = {}
@@ -153,23 +170,21 @@ class TaskData:
     def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:  # pragma: no cover
         raise NotImplementedError
 
-    def head_args(self) -> dict[str, Any]:
-        """Arguments the head needs that come from the data (e.g. the answer vocabulary)."""
+    def data_args(self) -> dict[str, Any]:
+        """What the head needs that only the data can tell (the answer vocabulary, split names)."""
         return {}
 
     def texts(self) -> Iterable[str]:  # pragma: no cover
         """Training text, for tiny backbones that train their tokenizer on it."""
         raise NotImplementedError
 
-    def dataset(
-        self, samples: list[dict[str, Any]], head_args: dict[str, Any]
-    ) -> Dataset:  # pragma: no cover
-        raise NotImplementedError
+    def dataset(self, samples: list[dict[str, Any]]) -> Dataset:
+        """Samples whose image is decoded and checked when the loader asks for them."""
+        return SampleDataset(samples, ImageLoader(self.max_image_pixels))
 
-    def collate(
-        self, processor: Any, head_args: dict[str, Any]
-    ) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
-        raise NotImplementedError  # pragma: no cover
+    def collate(self, processor: Any, args: dict[str, Any]) -> Collator:
+        """The batch maker (vltasks/batch.py); ``args`` is what the head asks of it (``collate_args``)."""
+        return self.collator(processor, args)
 
 
 READERS: Registry[type[TaskData]] = Registry("data format")

@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, load_json, open_image
+from vltasks.datamodules.base import READERS, BadSampleError, Collator, Problems, TaskData, load_json
+from vltasks.datamodules.checks import is_int, text_problem
+from vltasks.datamodules.media import path_inside
 
 SPLITS = ("train", "restval", "val", "test")
 IMAGE_DIRS = {"coco": "", "flickr30k": "flickr30k-images", "flickr8k": "Flicker8k_Dataset"}
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 class CaptionGallery:
@@ -38,9 +36,69 @@ class CaptionGallery:
         self.key, self.text_ids, self.text_image_ids, self.texts = key, text_ids, text_image_ids, texts
 
 
+class TokenizedGallery:
+    """A `CaptionGallery` as the collate tokenized it: ``input_ids`` / ``attention_mask`` [N, L].
+    ``to`` moves the tensors when Lightning moves the batch."""
+
+    def __init__(self, key: str, text_ids: list[int], input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        self.key, self.text_ids = key, text_ids
+        self.input_ids, self.attention_mask = input_ids, attention_mask
+
+    def to(self, *args: Any, **kwargs: Any) -> TokenizedGallery:
+        return TokenizedGallery(
+            self.key,
+            self.text_ids,
+            self.input_ids.to(*args, **kwargs),
+            self.attention_mask.to(*args, **kwargs),
+        )
+
+
+class KarpathyCollator(Collator):
+    """Per-caption batches: images + their captions (input_ids), ``targets`` the image ids (ITC
+    positives). Per-image batches: images, and all their captions flattened as text_input_ids with
+    text_ids (sentids) and ``targets`` = text_image_ids (imgids); predict batches also carry the
+    split's captions tokenized once per collate (``gallery``)."""
+
+    def __init__(self, processor: Any, args: dict[str, Any] | None = None) -> None:
+        super().__init__(processor)
+        self._gallery: TokenizedGallery | None = None
+
+    def gallery(self, gallery: CaptionGallery) -> TokenizedGallery:
+        if self._gallery is None or self._gallery.key != gallery.key:
+            enc = self.processor.text(list(gallery.texts))
+            self._gallery = TokenizedGallery(
+                gallery.key, gallery.text_ids, enc["input_ids"], enc["attention_mask"]
+            )
+        return self._gallery
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        images = [s["image"] for s in samples]
+        imgid = torch.tensor([s["imgid"] for s in samples], dtype=torch.long)
+        if "caption" in samples[0]:
+            batch: dict[str, Any] = self.processor(images, [s["caption"] for s in samples])
+            self.copy(batch, samples, lists=("caption",), ids=("sentid",))
+            batch["targets"] = imgid
+        else:
+            batch = self.processor(images=images)
+            text = self.processor.text([c for s in samples for c in s["captions"]])
+            batch["text_input_ids"] = text["input_ids"]
+            batch["text_attention_mask"] = text["attention_mask"]
+            batch["text_ids"] = torch.tensor([i for s in samples for i in s["sentids"]], dtype=torch.long)
+            batch["text_image_ids"] = torch.tensor(
+                [s["imgid"] for s in samples for _ in s["sentids"]], dtype=torch.long
+            )
+            batch["targets"] = batch["text_image_ids"]
+            batch["captions"] = [s["captions"] for s in samples]
+            if "gallery" in samples[0]:
+                batch["gallery"] = self.gallery(samples[0]["gallery"])
+        batch["imgid"] = imgid
+        return self.copy(batch, samples, lists=("sample_id", "image_path"), ids=("image_id",))
+
+
 @READERS.register("karpathy")
 class KarpathyData(TaskData):
     format = "karpathy"
+    collator = KarpathyCollator
     options = {
         "dataset": "coco",  # coco | flickr30k | flickr8k: default file name and image folder
         "annotation_file": None,  # default <root>/dataset_<dataset>.json
@@ -68,10 +126,11 @@ class KarpathyData(TaskData):
     def image_root(self) -> Path:
         return self.root / (self.opts["image_root"] or IMAGE_DIRS.get(self.opts["dataset"], ""))
 
-    def image_path(self, record: dict[str, Any]) -> Path:
+    def image_path(self, record: dict[str, Any]) -> tuple[Path | None, str | None]:
+        """The image's path (``<image_root>/<filepath>/<filename>``), or None and why it is refused."""
         folder = record.get("filepath")
-        base = self.image_root / folder if isinstance(folder, str) and folder else self.image_root
-        return base / record["filename"]
+        parts = [folder, record["filename"]] if isinstance(folder, str) and folder else [record["filename"]]
+        return path_inside(self.image_root, *parts)
 
     # -- reading and validation ------------------------------------------------------------------
     def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
@@ -81,7 +140,7 @@ class KarpathyData(TaskData):
         file = self.annotation_file
         data = load_json(file)
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-            raise ValueError(f"{file}: expected an object with an 'images' list (Karpathy's format)")
+            raise BadSampleError(f"{file}: expected an object with an 'images' list (Karpathy's format)")
         out: list[dict[str, Any]] = []
         seen: tuple[set[int], set[int], set[int]] = (set(), set(), set())  # imgids, sentids, image_ids
         for i, rec in enumerate(data["images"]):
@@ -89,27 +148,28 @@ class KarpathyData(TaskData):
             if sample is not None:
                 out.append(sample)
         if not out:
-            raise ValueError(f"{file}: no usable images in split(s) {sorted(wanted)}")
+            raise BadSampleError(f"{file}: no usable images in split(s) {sorted(wanted)}")
         return out
 
     def _image(
         self, file: Path, i: int, rec: Any, wanted: set[str], problems: Problems, seen: tuple[set, ...]
     ) -> dict[str, Any] | None:
-        """One validated per-image sample, or None (reported, or of another split)."""
-        if not isinstance(rec, dict) or not _is_int(rec.get("imgid")):
+        """One validated per-image sample, or None (reported, or of another split: a record of a
+        known other split is left to that split's reading, so its problems are counted once)."""
+        if isinstance(rec, dict) and rec.get("split") in SPLITS and rec["split"] not in wanted:
+            return None
+        if not isinstance(rec, dict) or not is_int(rec.get("imgid")):
             problems.report(file, f"image #{i}", "needs an integer 'imgid'")
             return None
         imgid, split, sentences = rec["imgid"], rec.get("split"), rec.get("sentences")
         record = f"imgid={imgid}"
-        if split in SPLITS and split not in wanted:
-            return None
         coco = self.opts["dataset"] == "coco"
         named = isinstance(rec.get("filename"), str) and bool(rec["filename"])
         image_id = _image_id(rec, imgid) if named else None
         checks = [
             (split not in SPLITS, f"'split' must be one of {SPLITS}, got {split!r}"),
             (not named, "missing 'filename'"),
-            (coco and not _is_int(rec.get("cocoid")), "needs an integer 'cocoid' (COCO results name it)"),
+            (coco and not is_int(rec.get("cocoid")), "needs an integer 'cocoid' (COCO results name it)"),
             (imgid in seen[0], "duplicate imgid"),
             (
                 image_id in seen[2],
@@ -121,7 +181,10 @@ class KarpathyData(TaskData):
         if problem is not None:
             problems.report(file, record, problem)
             return None
-        path = self.image_path(rec)
+        path, problem = self.image_path(rec)
+        if problem is not None:
+            problems.report(file, record, problem)
+            return None
         if self.opts["check_images"] and not path.is_file():
             problems.report(path, record, "image file not found")
             return None
@@ -132,6 +195,7 @@ class KarpathyData(TaskData):
             return None  # every sentence was reported
         return {
             "sample_id": str(imgid),
+            "record": record,
             "imgid": imgid,
             "image_id": image_id,
             "image_path": str(path),
@@ -154,6 +218,7 @@ class KarpathyData(TaskData):
             self._captions[split] = [
                 {
                     "sample_id": str(sid),
+                    "record": f"imgid={im['imgid']} sentid={sid}",
                     "sentid": sid,
                     "imgid": im["imgid"],
                     "image_id": im["image_id"],
@@ -189,16 +254,10 @@ class KarpathyData(TaskData):
     def texts(self) -> Iterable[str]:  # every training caption (tiny tokenizers learn from them)
         return [c for s in self.images("train") for c in s["captions"]]
 
-    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
-        return SampleDataset(samples, _load_sample)
-
-    def collate(self, processor: Any, head_args: dict[str, Any]) -> KarpathyCollator:
-        return KarpathyCollator(processor)
-
 
 def _image_id(rec: dict[str, Any], imgid: int) -> int:
     """The id results files name: COCO's cocoid, Flickr30k's photo id (the file name), else imgid."""
-    if _is_int(rec.get("cocoid")):
+    if is_int(rec.get("cocoid")):
         return rec["cocoid"]
     stem = Path(rec["filename"]).stem
     return int(stem) if stem.isdigit() else imgid
@@ -212,12 +271,14 @@ def _sentences(
     for j, s in enumerate(sentences):
         s = s if isinstance(s, dict) else {}  # a non-object sentence has no sentid
         sid = s.get("sentid")
-        where = f"{record} sentid={sid}" if _is_int(sid) else f"{record} sentence #{j}"
+        where = f"{record} sentid={sid}" if is_int(sid) else f"{record} sentence #{j}"
+        bad_text = text_problem(s)
         checks = [
-            (not _is_int(sid), "needs an integer 'sentid'"),
+            (not is_int(sid), "needs an integer 'sentid'"),
             (not isinstance(s.get("raw"), str) or not s["raw"].strip(), "empty or missing 'raw' caption"),
             (s.get("imgid", imgid) != imgid, "sentence names another imgid"),
             (sid in seen, "duplicate sentid"),
+            (bad_text is not None, bad_text),
             (
                 "tokens" in s
                 and not (isinstance(s["tokens"], list) and all(isinstance(t, str) for t in s["tokens"])),
@@ -232,39 +293,3 @@ def _sentences(
         tokens = s["tokens"] if "tokens" in s else s["raw"].lower().split()  # absent: Karpathy's rule
         out.append((sid, " ".join(s["raw"].split()), list(tokens)))
     return out
-
-
-def _load_sample(s: dict[str, Any]) -> dict[str, Any]:
-    return {**s, "image": open_image(s["image_path"], f"imgid={s['imgid']}")}
-
-
-class KarpathyCollator:
-    """Per-caption batches: images + their captions (input_ids). Per-image batches: images, and all
-    their captions flattened as text_input_ids with text_ids (sentids) and text_image_ids (imgids)."""
-
-    def __init__(self, processor: Any) -> None:
-        self.processor = processor
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        images = [s["image"] for s in samples]
-        if "caption" in samples[0]:
-            batch: dict[str, Any] = self.processor(images, [s["caption"] for s in samples])
-            batch["sentid"] = torch.tensor([s["sentid"] for s in samples], dtype=torch.long)
-            batch["caption"] = [s["caption"] for s in samples]
-        else:
-            batch = self.processor(images=images)
-            text = self.processor.text([c for s in samples for c in s["captions"]])
-            batch["text_input_ids"] = text["input_ids"]
-            batch["text_attention_mask"] = text["attention_mask"]
-            batch["text_ids"] = torch.tensor([i for s in samples for i in s["sentids"]], dtype=torch.long)
-            batch["text_image_ids"] = torch.tensor(
-                [s["imgid"] for s in samples for _ in s["sentids"]], dtype=torch.long
-            )
-            batch["captions"] = [s["captions"] for s in samples]
-            if "gallery" in samples[0]:
-                batch["gallery"] = samples[0]["gallery"]
-        batch["sample_id"] = [s["sample_id"] for s in samples]
-        batch["imgid"] = torch.tensor([s["imgid"] for s in samples], dtype=torch.long)
-        batch["image_id"] = torch.tensor([s["image_id"] for s in samples], dtype=torch.long)
-        batch["image_path"] = [s["image_path"] for s in samples]
-        return batch

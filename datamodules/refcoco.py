@@ -17,6 +17,7 @@ containers and builtin scalars: a published pickle must not be able to run code.
 from __future__ import annotations
 
 import io
+import math
 import pickle
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,8 +25,9 @@ from typing import Any
 
 import torch
 from torchvision.ops import box_convert
-from vltasks.datamodules import READERS, BadSampleError, Problems, TaskData
-from vltasks.datamodules.base import SampleDataset, load_json, open_image
+from vltasks.datamodules.base import READERS, BadSampleError, Collator, Problems, TaskData, load_json
+from vltasks.datamodules.checks import is_int, text_problem
+from vltasks.datamodules.media import path_inside
 
 DATASETS = ("refcoco", "refcoco+", "refcocog")
 SPLIT_BYS = ("unc", "umd", "google")
@@ -45,6 +47,10 @@ def load_plain_pickle(path: Path) -> Any:
         data = f.read()
     try:
         return _PlainUnpickler(io.BytesIO(data), encoding="utf-8").load()
+    except UnicodeDecodeError as e:  # a Python 2 str is decoded as UTF-8, as refer's files are
+        raise BadSampleError(
+            f"{path}: a text in the pickle is not UTF-8 ({e.reason} at byte {e.start} of {e.object[:40]!r})"
+        ) from e
     except Exception as e:  # a corrupt pickle fails in many ways (AttributeError, TypeError, ...)
         raise BadSampleError(f"{path}: not a plain-data pickle ({type(e).__name__}: {e})") from e
 
@@ -57,14 +63,12 @@ def instances_file(root: Path, dataset: str) -> Path:
     return root / dataset / "instances.json"
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
 def _box_problem(bbox: Any, width: float, height: float) -> str | None:
     numbers = isinstance(bbox, (list, tuple)) and all(isinstance(v, (int, float)) for v in bbox)
     if not numbers or len(bbox) != 4 or any(isinstance(v, bool) for v in bbox):
         return f"bbox must be 4 numbers [x, y, w, h], got {bbox!r}"
+    if not all(math.isfinite(v) for v in bbox):
+        return f"bbox {list(bbox)} holds a NaN or infinite number"
     x, y, w, h = bbox
     if w <= 0 or h <= 0:
         return f"bbox {list(bbox)} has a non-positive width or height"
@@ -84,10 +88,27 @@ def _split_matches(wanted: str, split: Any) -> bool:
     return split == wanted or (wanted == "test" and isinstance(split, str) and split.startswith("test"))
 
 
+class GroundingCollator(Collator):
+    """Batch = processor outputs + the GT box (normalized cxcywh, `targets`) + ids and pixel sizes."""
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = self.processor(
+            [s["image"] for s in samples], [s["expression"] for s in samples]
+        )
+        size = torch.tensor([[s["width"], s["height"]] for s in samples], dtype=torch.float32)
+        xywh = torch.tensor([s["bbox"] for s in samples], dtype=torch.float32)
+        xyxy = torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], dim=1) / size.repeat(1, 2)
+        batch["targets"] = box_convert(xyxy.clamp(0.0, 1.0), "xyxy", "cxcywh")  # inside the image
+        batch["gt_bbox"], batch["image_size"] = xywh, size
+        lists = ("sample_id", "expression", "image_path", "split")
+        return self.copy(batch, samples, lists=lists, ids=("sent_id", "ref_id", "image_id"))
+
+
 @READERS.register("refcoco")
 class RefCOCOData(TaskData):
     format = "refcoco"
-    eval_head_args = ("eval_splits",)
+    collator = GroundingCollator
+    eval_data_args = ("eval_splits",)
     options = {
         "dataset": "refcoco",
         "split_by": "unc",
@@ -139,7 +160,7 @@ class RefCOCOData(TaskData):
         out: dict[int, Any] = {}
         for k, entry in enumerate(entries):
             eid = entry.get("id") if isinstance(entry, dict) else None
-            if not _is_int(eid):
+            if not is_int(eid):
                 raise BadSampleError(f"{self.instances_path}: {what}[{k}]: needs an integer 'id'")
             if eid in out:
                 raise BadSampleError(f"{self.instances_path}: {what}[{k}]: duplicate id {eid}")
@@ -163,7 +184,7 @@ class RefCOCOData(TaskData):
             if not _split_matches(split, ref["split"]):
                 continue
             matched += 1
-            if not all(_is_int(ref.get(k)) for k in ("ref_id", "ann_id", "image_id")):
+            if not all(is_int(ref.get(k)) for k in ("ref_id", "ann_id", "image_id")):
                 problems.report(self.refs_path, record, "needs integer 'ref_id', 'ann_id' and 'image_id'")
                 continue
             if ref["ref_id"] in ref_ids:
@@ -177,7 +198,7 @@ class RefCOCOData(TaskData):
                 sid = sent.get("sent_id") if isinstance(sent, dict) else None
                 record = f"ref_id={ref['ref_id']} sentence #{j} (sent_id={sid})"
                 text = sent.get(self.opts["text_field"]) if isinstance(sent, dict) else None
-                if not _is_int(sid):
+                if not is_int(sid):
                     problems.report(self.refs_path, record, "needs an integer 'sent_id'")
                 elif not isinstance(text, str) or not text.strip():
                     problems.report(
@@ -185,10 +206,18 @@ class RefCOCOData(TaskData):
                     )
                 elif sid in seen:
                     problems.report(self.refs_path, record, "duplicate sent_id")
+                elif bad_text := text_problem(text, repr(self.opts["text_field"])):
+                    problems.report(self.refs_path, record, bad_text)
                 else:
                     seen.add(sid)
                     samples.append(
-                        {**base, "sample_id": str(sid), "sent_id": sid, "expression": text.strip()}
+                        {
+                            **base,
+                            "sample_id": str(sid),
+                            "record": f"ref_id={ref['ref_id']} sent_id={sid}",
+                            "sent_id": sid,
+                            "expression": text.strip(),
+                        }
                     )
         if not matched:
             names = sorted(str(s) for s in found)
@@ -207,15 +236,18 @@ class RefCOCOData(TaskData):
             problem = f"image_id={image_id} is not among the images"
         elif ann.get("image_id") != image_id:
             problem = f"ann_id={ann_id} belongs to image_id={ann.get('image_id')}, not {image_id}"
-        elif not (_is_int(image.get("width")) and _is_int(image.get("height"))):
+        elif not (is_int(image.get("width")) and is_int(image.get("height"))):
             problem = f"image_id={image_id} needs integer 'width' and 'height'"
         elif bad_box := _box_problem(ann.get("bbox"), image["width"], image["height"]):
             problem = f"ann_id={ann_id}: {bad_box}"
         elif not isinstance(ref.get("sentences"), list) or not ref["sentences"]:
             problem, where = "empty or missing 'sentences' list", self.refs_path
         else:
-            path = self.images_dir / (image.get("file_name") or f"COCO_train2014_{image_id:012d}.jpg")
-            if self.opts["check_images"] and not path.is_file():
+            name = image.get("file_name") or f"COCO_train2014_{image_id:012d}.jpg"
+            path, problem = path_inside(self.images_dir, name)
+            if problem is not None:
+                problem = f"image_id={image_id}: {problem}"
+            elif self.opts["check_images"] and not path.is_file():
                 problem, where = f"image file not found (image_id={image_id})", path
         if problem is not None:
             problems.report(where, f"ref_id={ref_id}", problem)
@@ -227,12 +259,13 @@ class RefCOCOData(TaskData):
             "image_path": str(path),
             "width": image["width"],
             "height": image["height"],
+            "size_from": "instances.json",
             "bbox": [float(v) for v in ann["bbox"]],
             "split": ref["split"],  # its own name: "test" reads testA and testB, reported apart
         }
 
     # -- what the head and tokenizer need --------------------------------------------------------
-    def head_args(self) -> dict[str, Any]:
+    def data_args(self) -> dict[str, Any]:
         """Per evaluated stage, the split names its samples carry (metric keys acc@0.5_testA, ...):
         the configured name, or for refer's "test" every test* split the refs file has."""
         out: dict[str, list[str]] = {}
@@ -246,42 +279,3 @@ class RefCOCOData(TaskData):
 
     def texts(self) -> Iterable[str]:
         return [s["expression"] for s in self.samples("train")]
-
-    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
-        return SampleDataset(samples, _load_sample)
-
-    def collate(self, processor: Any, head_args: dict[str, Any]) -> GroundingCollator:
-        return GroundingCollator(processor)
-
-
-def _load_sample(s: dict[str, Any]) -> dict[str, Any]:
-    record = f"ref_id={s['ref_id']} sent_id={s['sent_id']}"
-    image = open_image(s["image_path"], record)
-    if image.size != (s["width"], s["height"]):
-        raise BadSampleError(
-            f"{s['image_path']}: {record}: image is {image.size[0]}x{image.size[1]} but instances.json "
-            f"says {s['width']}x{s['height']}"
-        )
-    return {**s, "image": image}
-
-
-class GroundingCollator:
-    """Batch = processor outputs + the GT box (normalized cxcywh, `targets`) + ids and pixel sizes."""
-
-    def __init__(self, processor: Any) -> None:
-        self.processor = processor
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor(
-            [s["image"] for s in samples], [s["expression"] for s in samples]
-        )
-        size = torch.tensor([[s["width"], s["height"]] for s in samples], dtype=torch.float32)
-        xywh = torch.tensor([s["bbox"] for s in samples], dtype=torch.float32)
-        xyxy = torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], dim=1) / size.repeat(1, 2)
-        batch["targets"] = box_convert(xyxy.clamp(0.0, 1.0), "xyxy", "cxcywh")  # inside the image
-        batch["gt_bbox"], batch["image_size"] = xywh, size
-        for key in ("sent_id", "ref_id", "image_id"):
-            batch[key] = torch.tensor([s[key] for s in samples], dtype=torch.long)
-        for key in ("sample_id", "expression", "image_path", "split"):
-            batch[key] = [s[key] for s in samples]
-        return batch

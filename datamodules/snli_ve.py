@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, jsonl_records, open_image
+from vltasks.datamodules.base import READERS, Collator, Problems, TaskData, jsonl_records
+from vltasks.datamodules.checks import text_problem
+from vltasks.datamodules.media import path_inside
 
 from vltasks.metrics.functional.choice import ENTAILMENT_CLASSES
 
@@ -45,9 +47,26 @@ def _image_id(rec: dict[str, Any]) -> str | None:
     return None
 
 
+class EntailmentCollator(Collator):
+    """Batch = processor outputs (image, hypothesis) + class targets in the metric's label order."""
+
+    index = {c: i for i, c in enumerate(ENTAILMENT_CLASSES)}
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = self.processor(
+            [s["image"] for s in samples], [s["hypothesis"] for s in samples]
+        )
+        self.copy(
+            batch, samples, lists=("sample_id", "pairID", "hypothesis", "premise", "image_path", "gold_label")
+        )
+        batch["targets"] = torch.tensor([self.index[s["gold_label"]] for s in samples], dtype=torch.long)
+        return batch
+
+
 @READERS.register("snli_ve")
 class SNLIVEData(TaskData):
     format = "snli_ve"
+    collator = EntailmentCollator
     options = {"image_dir": "flickr30k_images", "annotation_dir": "", "check_images": True}
 
     def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
@@ -89,10 +108,15 @@ class SNLIVEData(TaskData):
             problem = f"no image id: needs '{IMAGE_KEYS[0]}' (or the 2018 release's '{IMAGE_KEYS[1]}')"
         elif pid in seen:
             problem = f"duplicate pairID (first on line {seen[pid]})"
+        else:
+            problem = text_problem(rec)
+        image, bad_path = (
+            path_inside(self.root / self.opts["image_dir"], f"{image_id}.jpg") if image_id else (None, None)
+        )
+        problem = problem or bad_path
         if problem is not None:
             problems.report(path, record, problem)
             return None
-        image = image_file(self.root, str(image_id), self.opts["image_dir"])
         if self.opts["check_images"] and not image.is_file():
             problems.report(path, record, f"image file not found: {image}")
             return None
@@ -100,6 +124,7 @@ class SNLIVEData(TaskData):
         premise = rec.get("sentence1")
         return {
             "sample_id": pid,
+            "record": f"pairID={pid}",
             "pairID": pid,
             "image_id": image_id,
             "image_path": str(image),
@@ -111,30 +136,3 @@ class SNLIVEData(TaskData):
     # -- what the head and tokenizer need --------------------------------------------------------
     def texts(self) -> Iterable[str]:
         return [s["hypothesis"] for s in self.samples("train")]
-
-    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
-        return SampleDataset(samples, _load_sample)
-
-    def collate(self, processor: Any, head_args: dict[str, Any]) -> EntailmentCollator:
-        return EntailmentCollator(processor)
-
-
-def _load_sample(s: dict[str, Any]) -> dict[str, Any]:
-    return {**s, "image": open_image(s["image_path"], f"pairID={s['pairID']}")}
-
-
-class EntailmentCollator:
-    """Batch = processor outputs (image, hypothesis) + class targets in the metric's label order."""
-
-    def __init__(self, processor: Any) -> None:
-        self.processor = processor
-        self.index = {c: i for i, c in enumerate(ENTAILMENT_CLASSES)}
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor(
-            [s["image"] for s in samples], [s["hypothesis"] for s in samples]
-        )
-        for key in ("sample_id", "pairID", "hypothesis", "premise", "image_path", "gold_label"):
-            batch[key] = [s[key] for s in samples]
-        batch["targets"] = torch.tensor([self.index[s["gold_label"]] for s in samples], dtype=torch.long)
-        return batch

@@ -28,17 +28,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, jsonl_records
-from vltasks.datamodules.visual7w import NUM_CHOICES, encode_pairs, load_sample
+from vltasks.datamodules.base import READERS, Collator, Problems, TaskData, candidate_inputs, jsonl_records
+from vltasks.datamodules.checks import is_int, text_problem
+from vltasks.datamodules.media import path_inside
 
 log = logging.getLogger(__name__)
 
+NUM_CHOICES = 4  # answers, and rationales, per question
 _GLUE = re.compile(r" (?=[.,?!;:](?:\s|$)|n't\b|'(?:s|re|m|ll|ve|d)\b)")
 
 
@@ -62,16 +65,12 @@ def render(tokens: list[Any], tags: list[str]) -> str:
     return _GLUE.sub("", " ".join(words))
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
 def _tokens_problem(field: str, tokens: Any, n_objects: int) -> str | None:
     if not isinstance(tokens, list) or not tokens:
         return f"'{field}' must be a non-empty token list"
     for t in tokens:
         if isinstance(t, list):
-            bad = [i for i in t if not _is_int(i) or not 0 <= i < n_objects]
+            bad = [i for i in t if not is_int(i) or not 0 <= i < n_objects]
             if bad or not t:
                 return f"'{field}': object index {bad or t} out of range ('objects' has {n_objects})"
         elif not isinstance(t, str):
@@ -84,7 +83,7 @@ def metadata_problem(meta: Any, objects: list[str]) -> str | None:
     if not isinstance(meta, dict):
         return "metadata is not a JSON object"
     width, height = meta.get("width"), meta.get("height")
-    if not (_is_int(width) and _is_int(height)) or width <= 0 or height <= 0:
+    if not (is_int(width) and is_int(height)) or width <= 0 or height <= 0:
         return f"metadata needs positive integer 'width' and 'height', got {width!r} x {height!r}"
     if meta.get("names") != objects:
         return f"metadata 'names' {meta.get('names')!r} differ from the line's 'objects' {objects!r}"
@@ -97,6 +96,8 @@ def metadata_problem(meta: Any, objects: list[str]) -> str | None:
         numbers = numbers and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
         if not numbers:
             return f"metadata box #{k} must be [x1, y1, x2, y2, score], got {box!r}"
+        if not all(math.isfinite(v) for v in box):
+            return f"metadata box #{k} {box!r} holds a NaN or infinite number"
         x1, y1, x2, y2 = box[:4]
         if not (x2 > x1 and y2 > y1) or x1 >= width or y1 >= height or x2 <= 0 or y2 <= 0:
             return f"metadata box #{k} {box[:4]} is empty or outside the {width}x{height} image"
@@ -124,12 +125,16 @@ def record_problem(rec: dict[str, Any], labeled: bool) -> str | None:
             problem = _tokens_problem(f"{field}[{k}]", c, n)
             if problem is not None:
                 return problem
+    if bad_text := text_problem(
+        {k: rec[k] for k in ("objects", "question", "answer_choices", "rationale_choices")}
+    ):
+        return bad_text
     if not labeled:
         return None
     for field in ("answer_label", "rationale_label"):
         if field not in rec:
             return f"missing '{field}' (other lines of this file have labels)"
-        if not _is_int(rec[field]) or not 0 <= rec[field] < NUM_CHOICES:
+        if not is_int(rec[field]) or not 0 <= rec[field] < NUM_CHOICES:
             return f"'{field}' {rec[field]!r} out of range [0, {NUM_CHOICES})"
     return None
 
@@ -150,9 +155,39 @@ def _read_metadata(path: Path) -> tuple[Any, str | None]:
     return {k: meta[k] for k in ("width", "height", "names", "boxes") if k in meta}, None
 
 
+class VCRCollator(Collator):
+    """Q->A candidates (question, answer_k) as [B, 4, L] and QA->R candidates (question + answer,
+    rationale_k): labelled batches condition the rationales on the GT answer ([B, 4, L]); unlabelled
+    ones (test.jsonl) on each answer in turn ([B, 4, 4, L]), as the leaderboard needs.
+    ``targets`` [B, 2]: the right answer and the right rationale.
+    """
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = self.processor(images=[s["image"] for s in samples])
+        batch["answer_inputs"] = candidate_inputs(
+            self.processor, [s["question"] for s in samples], [s["answers"] for s in samples]
+        )
+        labeled = all(s["answer_label"] is not None for s in samples)
+        given = [[s["answers"][s["answer_label"]]] if labeled else s["answers"] for s in samples]
+        rationales = candidate_inputs(
+            self.processor,
+            [f"{s['question']} {a}" for s, g in zip(samples, given) for a in g],
+            [s["rationales"] for s, g in zip(samples, given) for _ in g],
+        )
+        lead = (len(samples),) if labeled else (len(samples), NUM_CHOICES)
+        batch["rationale_inputs"] = {k: v.view(*lead, *v.shape[1:]) for k, v in rationales.items()}
+        self.copy(batch, samples, lists=("sample_id", "question", "answers", "rationales", "image_path"))
+        if labeled:
+            batch["targets"] = torch.tensor(
+                [[s["answer_label"], s["rationale_label"]] for s in samples], dtype=torch.long
+            )
+        return batch
+
+
 @READERS.register("vcr")
 class VCRData(TaskData):
     format = "vcr"
+    collator = VCRCollator
     options = {"check_images": True, "check_metadata": True, "image_dir": "vcr1images"}
 
     def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
@@ -177,14 +212,19 @@ class VCRData(TaskData):
             if problem is not None:
                 problems.report(path, record, problem)
                 continue
-            image, meta = images / rec["img_fn"], images / rec["metadata_fn"]
+            (image, bad_image), (meta, bad_meta) = (
+                path_inside(images, rec[k]) for k in ("img_fn", "metadata_fn")
+            )
+            if bad_image or bad_meta:
+                problems.report(path, record, bad_image or bad_meta)
+                continue
             record = f"{path.name} {record}"  # reported against the image or metadata file below
             missing = [p for p in (image, meta) if not p.is_file()] if self.opts["check_images"] else []
             if missing:
                 what = "image" if missing[0] == image else "metadata"
                 problems.report(missing[0], record, f"{what} file not found")
                 continue
-            boxes = None
+            boxes, size = None, {}
             if self.opts["check_metadata"]:
                 if meta not in metadata:
                     metadata[meta] = _read_metadata(meta)
@@ -194,11 +234,14 @@ class VCRData(TaskData):
                     problems.report(meta, record, problem)
                     continue
                 boxes = [b[:4] for b in kept["boxes"]]
+                # checked against the decoded image when it loads, as RefCOCO's instances.json sizes
+                size = {"width": kept["width"], "height": kept["height"], "size_from": str(meta)}
             seen.add(rec["annot_id"])
             tags = object_tags(rec["objects"])
             samples.append(
                 {
                     "sample_id": rec["annot_id"],
+                    "record": f"annot_id={rec['annot_id']}",
                     "annot_id": rec["annot_id"],
                     "image_path": str(image),
                     "metadata_path": str(meta),
@@ -208,55 +251,17 @@ class VCRData(TaskData):
                     "rationales": [render(c, tags) for c in rec["rationale_choices"]],
                     "answer_label": rec.get("answer_label"),
                     "rationale_label": rec.get("rationale_label"),
+                    **size,
                 }
             )
         return samples
 
     # -- what the head and tokenizer need --------------------------------------------------------
-    def head_args(self) -> dict[str, Any]:
+    def data_args(self) -> dict[str, Any]:
         return {"protocol": "vcr"}
 
     def texts(self) -> Iterable[str]:
         return [t for s in self.samples("train") for t in (s["question"], *s["answers"], *s["rationales"])]
-
-    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
-        return SampleDataset(samples, load_sample)
-
-    def collate(self, processor: Any, head_args: dict[str, Any]) -> VCRCollator:
-        return VCRCollator(processor)
-
-
-class VCRCollator:
-    """Q->A rows (question, answer_i) and QA->R rows (question + answer, rationale_j), flattened.
-
-    Labelled batches condition the rationales on the GT answer (B x 4 rows); unlabelled ones
-    (test.jsonl) on each answer in turn (B x 4 x 4 rows), as the leaderboard needs.
-    """
-
-    def __init__(self, processor: Any) -> None:
-        self.processor = processor
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor(images=[s["image"] for s in samples])
-        batch["answer_inputs"] = encode_pairs(
-            self.processor,
-            [s["question"] for s in samples for _ in s["answers"]],
-            [a for s in samples for a in s["answers"]],
-        )
-        labeled = all(s["answer_label"] is not None for s in samples)
-        given = [[s["answers"][s["answer_label"]]] if labeled else s["answers"] for s in samples]
-        batch["rationale_inputs"] = encode_pairs(
-            self.processor,
-            [f"{s['question']} {a}" for s, g in zip(samples, given) for a in g for _ in s["rationales"]],
-            [r for s, g in zip(samples, given) for _ in g for r in s["rationales"]],
-        )
-        for key in ("sample_id", "question", "answers", "rationales", "image_path"):
-            batch[key] = [s[key] for s in samples]
-        if labeled:
-            batch["answer_label"] = torch.tensor([s["answer_label"] for s in samples], dtype=torch.long)
-            batch["rationale_label"] = torch.tensor([s["rationale_label"] for s in samples], dtype=torch.long)
-            batch["targets"] = torch.stack([batch["answer_label"], batch["rationale_label"]], 1)
-        return batch
 
 
 def leaderboard_rows(predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:

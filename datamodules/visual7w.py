@@ -19,33 +19,25 @@ from typing import Any
 
 import numpy as np
 import torch
-from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, load_json, open_image
+from vltasks.datamodules.base import (
+    READERS,
+    BadSampleError,
+    Collator,
+    Problems,
+    TaskData,
+    candidate_inputs,
+    load_json,
+)
+from vltasks.datamodules.checks import id_problem, is_int, text_problem
+from vltasks.datamodules.media import path_inside
 
 DATASET_FILES = ("dataset_v7w_telling.json", "dataset.json")
 NUM_CHOICES = 4
 SPLITS = ("train", "val", "test")
-TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _text(x: Any) -> bool:
     return isinstance(x, str) and bool(x.strip())
-
-
-def encode_pairs(processor: Any, first: list[str], second: list[str]) -> dict[str, torch.Tensor]:
-    """(context, candidate) text pairs with the backbone's tokenizer: segment ids tell them apart."""
-    enc = processor.tokenizer(
-        first,
-        second,
-        padding="longest",
-        truncation=True,
-        max_length=processor.max_text_len,
-        return_tensors="pt",
-    )
-    return {k: v for k, v in enc.items() if k in TEXT_KEYS}
 
 
 def candidate_order(seed: int, qa_id: int, n: int = NUM_CHOICES) -> list[int]:
@@ -53,9 +45,43 @@ def candidate_order(seed: int, qa_id: int, n: int = NUM_CHOICES) -> list[int]:
     return [int(i) for i in np.random.default_rng([int(seed), int(qa_id)]).permutation(n)]
 
 
+def _qa_problem(qa: Any, image_id: int, seen: set[int]) -> str | None:
+    """What is wrong with one qa record of an image (None if nothing)."""
+    if problem := id_problem(qa.get("qa_id") if isinstance(qa, dict) else None, seen, "qa_id"):
+        return problem
+    wrong = qa.get("multiple_choices")
+    if not _text(qa.get("question")) or not _text(qa.get("answer")):
+        return "empty or missing 'question' or 'answer'"
+    if not isinstance(wrong, list) or len(wrong) != NUM_CHOICES - 1 or not all(map(_text, wrong)):
+        return f"'multiple_choices' must hold {NUM_CHOICES - 1} non-empty strings"
+    if qa.get("image_id", image_id) != image_id:
+        return f"names image_id={qa['image_id']} but is listed under image_id={image_id}"
+    if not _text(qa.get("type")):
+        return "needs a 'type' (what, where, when, who, why or how)"
+    if qa["answer"].strip().lower() in {w.strip().lower() for w in wrong}:
+        return f"a wrong choice equals the answer {qa['answer']!r}: no single right candidate"
+    return text_problem(qa)
+
+
+class Visual7WCollator(Collator):
+    """Images once per sample; (question, candidate) pairs as [B, K, L] (the head repeats each
+    image for its K rows); ``targets`` [B, 1], the right candidate's position."""
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = self.processor(images=[s["image"] for s in samples])
+        batch["answer_inputs"] = candidate_inputs(
+            self.processor, [s["question"] for s in samples], [s["candidates"] for s in samples]
+        )
+        lists = ("sample_id", "question", "candidates", "answer", "question_type", "image_path")
+        self.copy(batch, samples, lists=lists, ids=("qa_id",))
+        batch["targets"] = torch.tensor([[s["label"]] for s in samples], dtype=torch.long)
+        return batch
+
+
 @READERS.register("visual7w")
 class Visual7WData(TaskData):
     format = "visual7w"
+    collator = Visual7WCollator
     options = {"check_images": True, "shuffle_seed": 0, "image_dir": "images"}
 
     def dataset_file(self) -> Path:
@@ -69,7 +95,7 @@ class Visual7WData(TaskData):
             path = self.dataset_file()
             data = load_json(path)
             if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-                raise ValueError(f"{path}: expected an object with an 'images' list")
+                raise BadSampleError(f"{path}: expected an object with an 'images' list")
             self._file = (path, data["images"])
         return self._file
 
@@ -82,14 +108,17 @@ class Visual7WData(TaskData):
             if ok and img.get("split") in SPLITS and img["split"] != split:
                 continue  # another split's image (an unknown split name is reported by every split)
             record = f"image #{i} (image_id={img.get('image_id') if ok else None})"
-            if not ok or not _is_int(img.get("image_id")) or not _text(img.get("filename")):
+            if not ok or not is_int(img.get("image_id")) or not _text(img.get("filename")):
                 problems.report(path, record, "needs an integer 'image_id' and a 'filename'")
                 continue
             if img.get("split") not in SPLITS or not isinstance(img.get("qa_pairs"), list):
                 problem = f"needs a 'split' in {SPLITS} (got {img.get('split')!r}) and a 'qa_pairs' list"
                 problems.report(path, record, problem)
                 continue
-            image = self.root / self.opts["image_dir"] / img["filename"]
+            image, problem = path_inside(self.root / self.opts["image_dir"], img["filename"])
+            if problem is not None:
+                problems.report(path, record, problem)
+                continue
             for qa in img["qa_pairs"]:
                 sample = self._sample(path, qa, image, img, problems, seen)
                 if sample is not None:
@@ -102,29 +131,17 @@ class Visual7WData(TaskData):
     ) -> dict[str, Any] | None:
         qa_id = qa.get("qa_id") if isinstance(qa, dict) else None
         record = f"qa_id={qa_id} (image_id={img['image_id']})"
-        wrong = qa.get("multiple_choices") if isinstance(qa, dict) else None
-        problem = None
-        if not _is_int(qa_id):
-            problem = "needs an integer 'qa_id'"
-        elif qa_id in seen:
-            problem = "duplicate qa_id"
-        elif not _text(qa.get("question")) or not _text(qa.get("answer")):
-            problem = "empty or missing 'question' or 'answer'"
-        elif not isinstance(wrong, list) or len(wrong) != NUM_CHOICES - 1 or not all(map(_text, wrong)):
-            problem = f"'multiple_choices' must hold {NUM_CHOICES - 1} non-empty strings"
-        elif qa.get("image_id", img["image_id"]) != img["image_id"]:
-            problem = f"names image_id={qa['image_id']} but is listed under image_id={img['image_id']}"
-        elif not _text(qa.get("type")):
-            problem = "needs a 'type' (what, where, when, who, why or how)"
-        elif self.opts["check_images"] and not image.is_file():
+        problem = _qa_problem(qa, img["image_id"], seen)
+        if problem is None and self.opts["check_images"] and not image.is_file():
             path, problem = image, "image file not found"
         if problem is not None:
             problems.report(path, record, problem)
             return None
-        texts = [qa["answer"], *wrong]
+        texts = [qa["answer"], *qa["multiple_choices"]]
         order = candidate_order(self.opts["shuffle_seed"], qa_id)
         return {
             "sample_id": str(qa_id),
+            "record": f"qa_id={qa_id}",
             "qa_id": qa_id,
             "image_id": img["image_id"],
             "image_path": str(image),
@@ -136,42 +153,9 @@ class Visual7WData(TaskData):
         }
 
     # -- what the head and tokenizer need --------------------------------------------------------
-    def head_args(self) -> dict[str, Any]:
+    def data_args(self) -> dict[str, Any]:
         types = sorted({s["question_type"] for s in self.samples("train")} - {""})
         return {"protocol": "visual7w", "question_types": types}
 
     def texts(self) -> Iterable[str]:
         return [t for s in self.samples("train") for t in (s["question"], *s["candidates"])]
-
-    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
-        return SampleDataset(samples, load_sample)
-
-    def collate(self, processor: Any, head_args: dict[str, Any]) -> Visual7WCollator:
-        return Visual7WCollator(processor)
-
-
-def load_sample(s: dict[str, Any]) -> dict[str, Any]:
-    return {**s, "image": open_image(s["image_path"], f"sample {s['sample_id']}")}
-
-
-class Visual7WCollator:
-    """Images once per sample; (question, candidate) pairs flattened to B x K rows (the head
-    repeats each image for its K rows)."""
-
-    def __init__(self, processor: Any) -> None:
-        self.processor = processor
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor(images=[s["image"] for s in samples])
-        batch["answer_inputs"] = encode_pairs(
-            self.processor,
-            [s["question"] for s in samples for _ in s["candidates"]],
-            [c for s in samples for c in s["candidates"]],
-        )
-        batch["sample_id"] = [s["sample_id"] for s in samples]
-        batch["qa_id"] = torch.tensor([s["qa_id"] for s in samples], dtype=torch.long)
-        for key in ("question", "candidates", "answer", "question_type", "image_path"):
-            batch[key] = [s[key] for s in samples]
-        batch["answer_label"] = torch.tensor([s["label"] for s in samples], dtype=torch.long)
-        batch["targets"] = batch["answer_label"]  # tells the task module that eval loss is defined
-        return batch

@@ -11,12 +11,13 @@ processing to build the vocabulary; each answer's soft target is its official VQ
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-from vltasks.datamodules.base import READERS, Problems, SampleDataset, TaskData, load_json, open_image
+from vltasks.datamodules.base import READERS, BadSampleError, Collator, Problems, TaskData, load_json
+from vltasks.datamodules.checks import id_problem, is_int, text_problem
 
 from vltasks.metrics.functional.vqa import normalize_vqa_answer
 
@@ -45,31 +46,72 @@ def vqa_score(matches: int, n: int = 10) -> float:
     return (hit + miss) / n
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+def _annotation_problem(a: Any, seen: tuple[Container[int], ...]) -> str | None:
+    """What is wrong with one annotation record (None if nothing)."""
+    qid = a.get("question_id") if isinstance(a, dict) else None
+    if problem := id_problem(qid, seen, "question_id", "a second annotation for this question_id"):
+        return problem
+    answers = a.get("answers")
+    if not isinstance(answers, list) or not answers:
+        return "empty or missing 'answers' list"
+    if not all(isinstance(x, dict) and isinstance(x.get("answer"), str) for x in answers):
+        return "each answer must be an object with an 'answer' string"
+    if a.get("answer_type") not in ANSWER_TYPES:
+        return f"'answer_type' must be one of {ANSWER_TYPES}"
+    return text_problem(a)
+
+
+class VQACollator(Collator):
+    """Batch = processor outputs + soft targets + the fields predictions and metrics need."""
+
+    def __init__(self, processor: Any, args: dict[str, Any] | None = None) -> None:
+        super().__init__(processor)
+        self.index = {a: i for i, a in enumerate((args or {})["answers"])}
+
+    def targets(self, answers: list[str]) -> dict[int, float]:
+        counts = Counter(normalize_vqa_answer(a) for a in answers)
+        return {self.index[a]: vqa_score(m, len(answers)) for a, m in counts.items() if a in self.index}
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = self.processor(
+            [s["image"] for s in samples], [s["question"] for s in samples]
+        )
+        self.copy(batch, samples, lists=("sample_id", "question", "image_path"), ids=("question_id",))
+        if all(s["answers"] is not None for s in samples):
+            targets = torch.zeros(len(samples), len(self.index))
+            for i, s in enumerate(samples):
+                for j, score in self.targets(s["answers"]).items():
+                    targets[i, j] = score
+            batch["targets"] = targets
+            self.copy(batch, samples, lists=("answers", "answer_type"))
+        return batch
 
 
 @READERS.register("vqav2")
 class VQAv2Data(TaskData):
     format = "vqav2"
+    collator = VQACollator
     options = {"min_answer_count": 9, "check_images": True}
 
     def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:
         qfile = questions_file(self.root, split)
         qdata = load_json(qfile)
         if not isinstance(qdata, dict) or not isinstance(qdata.get("questions"), list):
-            raise ValueError(f"{qfile}: expected an object with a 'questions' list")
+            raise BadSampleError(f"{qfile}: expected an object with a 'questions' list")
         annotations, bad = self._read_annotations(split, problems)
         samples, seen = [], set()
         for i, q in enumerate(qdata["questions"]):
             record = f"question #{i} (question_id={q.get('question_id') if isinstance(q, dict) else None})"
-            if not isinstance(q, dict) or not _is_int(q.get("question_id")) or not _is_int(q.get("image_id")):
+            if not isinstance(q, dict) or not is_int(q.get("question_id")) or not is_int(q.get("image_id")):
                 problems.report(qfile, record, "needs integer 'question_id' and 'image_id'")
                 continue
             qid = q["question_id"]
             record = f"question_id={qid}"
             if not isinstance(q.get("question"), str) or not q["question"].strip():
                 problems.report(qfile, record, "empty or missing 'question' text")
+                continue
+            if bad_text := text_problem(q):
+                problems.report(qfile, record, bad_text)
                 continue
             if qid in seen:
                 problems.report(qfile, record, "duplicate question_id")
@@ -80,6 +122,7 @@ class VQAv2Data(TaskData):
                 continue
             sample = {
                 "sample_id": str(qid),
+                "record": record,
                 "question_id": qid,
                 "image_id": q["image_id"],
                 "image_path": str(image),
@@ -111,36 +154,27 @@ class VQAv2Data(TaskData):
             raise FileNotFoundError(f"{afile}: annotations file not found for split {split!r}")
         adata = load_json(afile)
         if not isinstance(adata, dict) or not isinstance(adata.get("annotations"), list):
-            raise ValueError(f"{afile}: expected an object with an 'annotations' list")
+            raise BadSampleError(f"{afile}: expected an object with an 'annotations' list")
         out: dict[int, dict[str, Any]] = {}
         bad: set[Any] = set()
         for i, a in enumerate(adata["annotations"]):
             qid = a.get("question_id") if isinstance(a, dict) else None
             record = f"annotation #{i} (question_id={qid})"
-            answers = a.get("answers") if isinstance(a, dict) else None
-            problem = None
-            if not _is_int(qid):
-                problem = "needs an integer 'question_id'"
-            elif not isinstance(answers, list) or not answers:
-                problem = "empty or missing 'answers' list"
-            elif not all(isinstance(x, dict) and isinstance(x.get("answer"), str) for x in answers):
-                problem = "each answer must be an object with an 'answer' string"
-            elif a.get("answer_type") not in ANSWER_TYPES:
-                problem = f"'answer_type' must be one of {ANSWER_TYPES}"
+            problem = _annotation_problem(a, (out, bad))
             if problem is not None:
                 problems.report(afile, record, problem)
-                if _is_int(qid):
+                if is_int(qid):
                     bad.add(qid)
                 continue
             out[qid] = {
-                "answers": [x["answer"] for x in answers],
+                "answers": [x["answer"] for x in a["answers"]],
                 "answer_type": a["answer_type"],
                 "question_type": a.get("question_type"),
             }
         return out, bad
 
     # -- what the head and tokenizer need --------------------------------------------------------
-    def head_args(self) -> dict[str, Any]:
+    def data_args(self) -> dict[str, Any]:
         counts: Counter[str] = Counter()
         for s in self.samples("train"):
             counts.update(normalize_vqa_answer(a) for a in s["answers"])
@@ -149,43 +183,3 @@ class VQAv2Data(TaskData):
 
     def texts(self) -> Iterable[str]:
         return [s["question"] for s in self.samples("train")]
-
-    def dataset(self, samples: list[dict[str, Any]], head_args: dict[str, Any]) -> SampleDataset:
-        return SampleDataset(samples, _load_sample)
-
-    def collate(self, processor: Any, head_args: dict[str, Any]) -> VQACollator:
-        return VQACollator(processor, head_args["answers"])
-
-
-def _load_sample(s: dict[str, Any]) -> dict[str, Any]:
-    return {**s, "image": open_image(s["image_path"], f"question_id={s['question_id']}")}
-
-
-class VQACollator:
-    """Batch = processor outputs + soft targets + the fields predictions and metrics need."""
-
-    def __init__(self, processor: Any, answers: list[str]) -> None:
-        self.processor = processor
-        self.index = {a: i for i, a in enumerate(answers)}
-
-    def targets(self, answers: list[str]) -> dict[int, float]:
-        counts = Counter(normalize_vqa_answer(a) for a in answers)
-        return {self.index[a]: vqa_score(m, len(answers)) for a, m in counts.items() if a in self.index}
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor(
-            [s["image"] for s in samples], [s["question"] for s in samples]
-        )
-        batch["sample_id"] = [s["sample_id"] for s in samples]
-        batch["question_id"] = torch.tensor([s["question_id"] for s in samples], dtype=torch.long)
-        batch["question"] = [s["question"] for s in samples]
-        batch["image_path"] = [s["image_path"] for s in samples]
-        if all(s["answers"] is not None for s in samples):
-            targets = torch.zeros(len(samples), len(self.index))
-            for i, s in enumerate(samples):
-                for j, score in self.targets(s["answers"]).items():
-                    targets[i, j] = score
-            batch["targets"] = targets
-            batch["answers"] = [s["answers"] for s in samples]
-            batch["answer_type"] = [s["answer_type"] for s in samples]
-        return batch

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -11,32 +11,44 @@ from torchmetrics import MetricCollection
 from vltasks.backbones.base import Features
 from vltasks.registry import Registry
 
+B = TypeVar("B")  # the backbone protocol a head calls (vltasks/backbones/base.py)
 
-class Head(nn.Module):
-    """One task's layers on top of the shared backbone. Heads never read files."""
+
+class Head(nn.Module, Generic[B]):
+    """One task's layers on top of the shared backbone. Heads never read files and never tokenize:
+    the collate prepares every text (vltasks/batch.py holds the batch contract).
+
+    ``Head[P]`` names the backbone protocol the head calls, and ``needs`` the capabilities behind
+    it; the model checks them against the backbone when it builds the head."""
 
     needs: ClassVar[frozenset[str]] = frozenset({"fusion"})
-    # Which batch keys the backbone must see for this task (the collate produces them).
     monitor: ClassVar[str] = ""  # metric name for checkpoint selection
     monitor_mode: ClassVar[str] = "max"
+    # labelled evaluation batches also report the training loss (val/<task>/loss); heads whose
+    # evaluation batches are shaped differently from training ones (retrieval) say no
+    eval_loss: ClassVar[bool] = True
 
-    def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Tensor]:
+    def run(self, backbone: B, batch: dict[str, Any]) -> dict[str, Any]:
         """Backbone + head for one batch. Override when a task calls the backbone differently
         (several candidates per sample, unimodal encoders only, a decoder)."""
-        return self(backbone(batch), batch)
+        return self(backbone(batch), batch)  # type: ignore[operator]
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def on_eval_epoch_end(self, backbone: Any, metrics: MetricCollection, stage: str) -> None:
+    def collate_args(self) -> dict[str, Any]:
+        """What the reader's collate needs from this head (its answer vocabulary, a decoder prompt)."""
+        return {}
+
+    def on_eval_epoch_end(self, backbone: B, metrics: MetricCollection, stage: str) -> None:
         """Called on every process before the metrics are computed (e.g. ITM re-ranking of the
         ITC top-k needs the backbone once all embeddings are in)."""
 
-    def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:  # pragma: no cover
+    def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def predict(
-        self, outputs: dict[str, Tensor], batch: dict[str, Any]
+        self, outputs: dict[str, Any], batch: dict[str, Any]
     ) -> list[dict[str, Any]]:  # pragma: no cover
         raise NotImplementedError
 
@@ -44,7 +56,7 @@ class Head(nn.Module):
         raise NotImplementedError
 
     def update_metrics(
-        self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
+        self, metrics: MetricCollection, outputs: dict[str, Any], batch: dict[str, Any]
     ) -> None:
         raise NotImplementedError  # pragma: no cover
 

@@ -6,31 +6,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 from vltasks.heads.base import HEADS, Head
 
-from vltasks.backbones.base import Features
+from vltasks.backbones.base import Decoder, Features
+from vltasks.batch import is_labelled
 from vltasks.metrics import CaptionMetrics
-from vltasks.objectives import IGNORE_INDEX, prefix_lm_loss
+from vltasks.objectives import prefix_lm_loss
 
 DECODING = ("greedy", "beam", "nucleus")
 
 
 @HEADS.register("captioning")
-class CaptioningHead(Head):
+class CaptioningHead(Head[Decoder]):
     """No layers of its own: the backbone's decoder is the head (it is shared, and pretrained).
 
-    Batch keys (the ``karpathy`` reader's): ``pixel_values``; for training ``input_ids`` and
-    ``attention_mask`` of one caption (optional ``targets``: those ids with -100 where not a target);
-    for metrics ``captions`` (all reference captions of each image); for predictions ``image_id``.
+    Batch keys (the ``karpathy_caption`` collate's): ``pixel_values``; ``input_ids`` /
+    ``attention_mask`` of one caption with the prompt already after the start token, and ``targets``
+    (those ids, -100 on the prompt and padding) for teacher forcing; ``prompt_ids`` [P] for decoding;
+    ``captions`` (all references of each image) for metrics; ``image_id`` for predictions.
 
     Decoding (transformers' generate): ``greedy``, ``beam`` (num_beams, length_penalty,
     no_repeat_ngram_size) or ``nucleus`` (top_p, temperature, top_k; 0 = off). ``max_length`` and
     ``min_length`` count tokens as BLIP/LAVIS do, the start token and the prompt included. A
-    ``prompt`` (BLIP's "a picture of ") is put after the start token, excluded from the loss and
-    cut from the decoded caption. ``label_smoothing`` softens the training targets (BLIP: 0.1).
+    ``prompt`` (BLIP's "a picture of ") is handed to the collate (``collate_args``), which puts it
+    after the start token and out of the loss; decoding starts from it and it is cut from the
+    caption. ``label_smoothing`` softens the training targets (BLIP: 0.1).
     """
 
     needs = frozenset({"decoder"})
@@ -77,41 +79,31 @@ class CaptioningHead(Head):
             self.gen.update(num_beams=1, do_sample=False)
         self.metric_names, self.metric_tokenizer = tuple(metrics), metric_tokenizer
 
-    # -- running the backbone: encoder once, decoder teacher-forced and/or generating -------------
-    def _prompt_ids(self, backbone: Any, device: torch.device) -> Tensor:
-        tok = backbone.processor.tokenizer
-        ids = tok(self.prompt, add_special_tokens=False)["input_ids"] if self.prompt else []
-        return torch.tensor([ids], dtype=torch.long, device=device)
+    def collate_args(self) -> dict[str, Any]:
+        return {"prompt": self.prompt}
 
-    def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Any]:
-        image = backbone.encode_image(batch["pixel_values"])
-        prompt = self._prompt_ids(backbone, image.device)
+    # -- running the backbone: encoder once, decoder teacher-forced and/or generating -------------
+    def run(self, backbone: Decoder, batch: dict[str, Any]) -> dict[str, Any]:
+        image = backbone.vision_tokens(batch["pixel_values"])
         out: dict[str, Any] = {}
         if "input_ids" in batch:
-            ids, mask, labels = _with_prompt(prompt, batch["input_ids"], batch["attention_mask"], batch)
-            ids, mask, labels = _fit(ids, mask, labels, backbone.processor.max_text_len)
-            out["logits"] = backbone.decoder_logits(image, ids, mask)
-            out["labels"] = labels
+            out["logits"] = backbone.decoder_logits(image, batch["input_ids"], batch["attention_mask"])
         if not self.training:
-            generated = backbone.generate(image, prompt if prompt.numel() else None, **self.gen)
-            out["generated"] = self.decode(backbone, generated, prompt.shape[1])
+            prompt = batch.get("prompt_ids")
+            prompt = prompt[None] if prompt is not None and prompt.numel() else None
+            generated = backbone.generate(image, prompt, **self.gen)
+            p = 0 if prompt is None else prompt.shape[1]
+            out["generated"] = backbone.processor.decode(generated[:, 1 + p :])  # after start + prompt
         return out
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
         raise RuntimeError("captioning head runs the decoder itself: call head.run(backbone, batch)")
 
-    @staticmethod
-    def decode(backbone: Any, generated: Tensor, prompt_len: int) -> list[str]:
-        """Text after the start token and the prompt, special tokens dropped."""
-        tok = backbone.processor.tokenizer
-        texts = tok.batch_decode(generated[:, 1 + prompt_len :], skip_special_tokens=True)
-        return [" ".join(t.split()) for t in texts]
-
     # -- training ----------------------------------------------------------------------------------
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> Tensor:
         # position 0 holds the start token: given, never a target (the seed's sum starts at w_1)
         return prefix_lm_loss(
-            outputs["logits"], outputs["labels"], prefix_len=1, label_smoothing=self.label_smoothing
+            outputs["logits"], batch["targets"], prefix_len=1, label_smoothing=self.label_smoothing
         )
 
     # -- predictions and metrics -------------------------------------------------------------------
@@ -127,7 +119,7 @@ class CaptioningHead(Head):
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Any], batch: dict[str, Any]
     ) -> None:
-        if batch.get("captions") is None:
+        if not is_labelled(batch):
             return  # a split without references: predict only
         metrics["caption"].update(outputs["generated"], batch["captions"], ids=batch["image_id"])
 
@@ -135,34 +127,3 @@ class CaptioningHead(Head):
         """Lines for the TensorBoard image panel: the generated caption and two references."""
         refs = (batch.get("captions") or [[]] * (i + 1))[i][:2]
         return "\n".join([f"pred: {outputs['generated'][i]}", *(f"GT: {r}" for r in refs)])
-
-
-def _with_prompt(
-    prompt: Tensor, input_ids: Tensor, attention_mask: Tensor, batch: dict[str, Any]
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Insert the prompt after the start token; the prompt and padding are never targets."""
-    labels = batch.get("targets")
-    if labels is None:
-        labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
-    if prompt.numel() == 0:
-        return input_ids, attention_mask, labels
-    b, p = input_ids.shape[0], prompt.shape[1]
-    ids = torch.cat([input_ids[:, :1], prompt.expand(b, p), input_ids[:, 1:]], dim=1)
-    mask = torch.cat([attention_mask[:, :1], attention_mask.new_ones(b, p), attention_mask[:, 1:]], dim=1)
-    ignore = labels.new_full((b, p), IGNORE_INDEX)
-    return ids, mask, torch.cat([labels[:, :1], ignore, labels[:, 1:]], dim=1)
-
-
-def _fit(ids: Tensor, mask: Tensor, labels: Tensor, limit: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Cut rows to the decoder's positions as the tokenizer would: a row the prompt pushed past
-    ``limit`` loses caption tokens but keeps its end token, so the model still learns to stop."""
-    if ids.shape[1] <= limit:
-        return ids, mask, labels
-    last = mask.shape[1] - 1 - mask.flip(1).argmax(1)  # the end token: the last unmasked position
-    rows = torch.arange(ids.shape[0], device=ids.device)
-    end_ids, end_labels = ids[rows, last], labels[rows, last]
-    ids, mask, labels = ids[:, :limit].clone(), mask[:, :limit], labels[:, :limit].clone()
-    over = last >= limit
-    ids[over, limit - 1] = end_ids[over]
-    labels[over, limit - 1] = end_labels[over]
-    return ids, mask, labels

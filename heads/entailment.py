@@ -10,13 +10,14 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from vltasks.heads.base import HEADS, Head, check_pooling, mlp, pool
 
-from vltasks.backbones.base import Features
+from vltasks.backbones.base import Features, Fusion
+from vltasks.batch import is_labelled
 from vltasks.metrics import EntailmentAccuracy
 from vltasks.metrics.functional.choice import ENTAILMENT_CLASSES
 
 
 @HEADS.register("entailment")
-class EntailmentHead(Head):
+class EntailmentHead(Head[Fusion]):
     """Classifier on the fused pooled vector, cross-entropy on the gold label (ViLT/ALBEF style).
 
     ``pooling="pooled+max"`` also feeds the classifier the max over the fused tokens: whether *some*
@@ -57,7 +58,7 @@ class EntailmentHead(Head):
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
     ) -> None:
-        if batch.get("targets") is None:
+        if not is_labelled(batch):
             return
         metrics["accuracy"].update(outputs["logits"], batch["targets"], ids=batch["sample_id"])
 

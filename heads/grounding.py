@@ -14,7 +14,8 @@ from torchmetrics import MetricCollection
 from torchvision.ops import box_convert, box_iou, generalized_box_iou_loss
 from vltasks.heads.base import HEADS, Head, mlp
 
-from vltasks.backbones.base import Features
+from vltasks.backbones.base import Features, Fusion
+from vltasks.batch import is_labelled
 from vltasks.metrics import GroundingAccuracy
 
 POOLINGS = ("tokens", "pooled")
@@ -28,7 +29,7 @@ def to_pixels_xyxy(boxes: Tensor, image_size: Tensor) -> Tensor:
 
 
 @HEADS.register("grounding")
-class GroundingHead(Head):
+class GroundingHead(Head[Fusion]):
     """A box from the fused tokens: each token proposes a box, a softmax over tokens picks and
     blends them (``pooling="tokens"``, the default: the image patch that holds the referent points
     at it); or one MLP on the pooled vector (``pooling="pooled"``, TransVG's [REG] token style).
@@ -108,6 +109,8 @@ class GroundingHead(Head):
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
     ) -> None:
+        if not is_labelled(batch):
+            return
         gt = box_convert(batch["gt_bbox"].float(), "xywh", "xyxy")
         groups = list(batch["split"]) if self.split_names else None
         metrics["acc"].update(self._pixel_boxes(outputs, batch), gt, ids=batch["sample_id"], groups=groups)

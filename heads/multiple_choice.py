@@ -2,9 +2,11 @@
 
 VCR (Zellers et al. 2019) asks twice per question: Q->A over 4 answers and QA->R over 4 rationales
 given the ground-truth answer; Q->AR counts a question right when both are. Visual7W telling asks
-once over 4 answers. The collate flattens B samples x K candidates into rows; `run` repeats each
-image for its rows and calls the backbone once per candidate set (chunked, so 16 rationale rows per
-test question do not multiply the image memory at once).
+once over 4 answers. The collate gives each candidate group as [B, K, L] text tensors ([B, A, K, L]
+for VCR's test rationales, one set of K per answer A): `run` flattens them to rows, repeats each
+image for its rows, calls the backbone in chunks (16 rationale rows per test question must not
+multiply the image memory at once) and gives the logits back the candidates' shape [B, (A,) K].
+Targets are [B, G]: the right candidate of each group (answer; rationale for VCR).
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from vltasks.heads.base import HEADS, Head, check_pooling, mlp, pool
 
-from vltasks.backbones.base import Features
+from vltasks.backbones.base import Features, Fusion
+from vltasks.batch import IMAGE_KEYS, flatten_candidates, is_labelled
 from vltasks.metrics import MultipleChoiceAccuracy, VCRAccuracy
 
 GROUPS = {"vcr": ("answer", "rationale"), "visual7w": ("answer",)}
-IMAGE_KEYS = ("pixel_values", "pixel_mask")
 
 
 @HEADS.register("multiple_choice")
-class MultipleChoiceHead(Head):
+class MultipleChoiceHead(Head[Fusion]):
     """One scorer per candidate set (answers; rationales for VCR) on the fused pooled vector
     (``pooling="pooled+max"`` adds the max over the fused tokens, as the entailment head can)."""
 
@@ -33,7 +35,6 @@ class MultipleChoiceHead(Head):
         self,
         hidden_size: int,
         protocol: str = "visual7w",
-        num_choices: int = 4,
         question_types: list[str] | None = None,
         dropout: float = 0.0,
         max_rows: int = 512,
@@ -45,7 +46,6 @@ class MultipleChoiceHead(Head):
                 f"multiple_choice head: protocol must be one of {sorted(GROUPS)}, got {protocol!r}"
             )
         self.protocol = protocol
-        self.num_choices = num_choices
         self.question_types = list(question_types or [])
         self.max_rows = max_rows  # backbone rows per call
         self.monitor = "q2ar" if protocol == "vcr" else "accuracy"
@@ -57,32 +57,32 @@ class MultipleChoiceHead(Head):
         """One logit per row (an image with one context + candidate)."""
         return {"logits": self.scorers[group](pool(features, self.pooling)).squeeze(-1)}
 
-    def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Tensor]:
-        n_samples = len(batch["sample_id"])
+    def run(self, backbone: Fusion, batch: dict[str, Any]) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
         for group in GROUPS[self.protocol]:
             inputs = batch.get(f"{group}_inputs")
             if inputs is None:
                 continue
-            rows = inputs["input_ids"].shape[0]
-            image_of_row = torch.arange(rows, device=inputs["input_ids"].device) // (rows // n_samples)
+            rows, lead = flatten_candidates(inputs)
+            per_sample = lead[1:].numel()  # candidates (x contexts) of one sample
+            image_of_row = torch.arange(lead.numel(), device=rows["input_ids"].device) // per_sample
             logits = []
-            for start in range(0, rows, self.max_rows):
+            for start in range(0, lead.numel(), self.max_rows):
                 part = slice(start, start + self.max_rows)
-                sub = {k: v[part] for k, v in inputs.items()}
+                sub = {k: v[part] for k, v in rows.items()}
                 sub.update({k: batch[k][image_of_row[part]] for k in IMAGE_KEYS if k in batch})
                 logits.append(self(backbone(sub), batch, group)["logits"])
-            scores = torch.cat(logits).view(n_samples, -1, self.num_choices)
-            out[f"{group}_logits"] = scores.squeeze(1) if scores.shape[1] == 1 else scores
+            out[f"{group}_logits"] = torch.cat(logits).view(lead)
         return out
 
     def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
-        if "answer_label" not in batch:
+        if not is_labelled(batch):
             raise ValueError("multiple_choice head: this batch has no labels (a predict-only split?)")
-        loss = F.cross_entropy(outputs["answer_logits"], batch["answer_label"])
-        if "rationale_logits" in outputs:
-            loss = loss + F.cross_entropy(outputs["rationale_logits"], batch["rationale_label"])
-        return loss
+        targets = batch["targets"]
+        return sum(
+            F.cross_entropy(outputs[f"{g}_logits"], targets[:, k])
+            for k, g in enumerate(GROUPS[self.protocol])
+        )
 
     # -- predictions and metrics -----------------------------------------------------------------
     def _chosen(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> list[str]:
@@ -99,7 +99,7 @@ class MultipleChoiceHead(Head):
             ]
         answers = outputs["answer_logits"].float().softmax(-1).tolist()
         rationales = outputs["rationale_logits"].float().softmax(-1).tolist()
-        key = "rationale_probs" if "answer_label" in batch else "rationale_probs_given_answers"
+        key = "rationale_probs" if is_labelled(batch) else "rationale_probs_given_answers"
         return [
             {"annot_id": sid, "answer_probs": a, key: r}
             for sid, a, r in zip(batch["sample_id"], answers, rationales)
@@ -114,14 +114,15 @@ class MultipleChoiceHead(Head):
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
     ) -> None:
-        if "answer_label" not in batch:
+        if not is_labelled(batch):
             return  # test.jsonl: no labels, predict only
         if self.protocol == "vcr":
+            targets = batch["targets"]
             metrics["vcr"].update(
                 outputs["answer_logits"],
-                batch["answer_label"],
+                targets[:, 0],
                 outputs["rationale_logits"],
-                batch["rationale_label"],
+                targets[:, 1],
                 ids=batch["sample_id"],
             )
             return
@@ -139,12 +140,12 @@ class MultipleChoiceHead(Head):
         """Question, chosen candidates with their probability, and the right ones."""
         a = outputs["answer_logits"][i].float().softmax(-1)
         answers = batch.get("candidates") or batch["answers"]
-        label = batch.get("answer_label")
+        labelled = is_labelled(batch)
         lines = [f"Q: {batch['question'][i]}", f"pred: {answers[i][int(a.argmax())]} ({float(a.max()):.2f})"]
-        if label is not None:
-            lines.append(f"GT: {answers[i][int(label[i])]}")
-        if "rationale_logits" in outputs and outputs["rationale_logits"].ndim == 2:
+        if labelled:
+            lines.append(f"GT: {answers[i][int(batch['targets'][i, 0])]}")
+        if labelled and "rationale_logits" in outputs:
             r = outputs["rationale_logits"][i].float().softmax(-1)
             lines.append(f"R pred: {batch['rationales'][i][int(r.argmax())]} ({float(r.max()):.2f})")
-            lines.append(f"R GT: {batch['rationales'][i][int(batch['rationale_label'][i])]}")
+            lines.append(f"R GT: {batch['rationales'][i][int(batch['targets'][i, 1])]}")
         return "\n".join(lines)

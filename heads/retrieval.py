@@ -1,11 +1,9 @@
 """Image-text retrieval (COCO 5k / Flickr30k 1k): ITC + ITM training, ITC top-k -> ITM re-ranking.
 
-Needs a backbone with ``dual`` and ``fusion`` that offers three parts (ClipBackbone does):
-``dual_image(pixel_values) -> (embeds [B, E], tokens [B, P, Dv])``,
-``dual_text(input_ids, attention_mask) -> (embeds [B, E], tokens [B, T, Dt])`` and
-``fuse_pairs(image_tokens, text_tokens, input_ids, attention_mask) -> pooled [B, D]``; BlipBackbone
-offers them too, plus ``match_logits(pooled)``, its pretrained ITM head, which ``backbone_itm: true``
-uses instead of the head's own (new, random) ITM layer.
+Needs a `DualFusion` backbone (capabilities ``dual`` + ``fusion``: ClipBackbone with its fusion
+block, BlipBackbone): ``encode_image`` / ``encode_text`` give the ITC embeddings and the tokens that
+``fuse_pairs`` fuses for ITM. BlipBackbone also offers ``match_logits(pooled)``, its pretrained ITM
+head, which ``backbone_itm: true`` uses instead of the head's own (new, random) ITM layer.
 
 Training batches hold one caption per sample: ITC (symmetric InfoNCE, global negatives under DDP,
 captions of the same image all positive) plus ITM on the positives and one ITC-mined hard negative
@@ -15,7 +13,8 @@ Evaluation batches hold images with all their captions; image features are compu
 epoch's end ITC picks the top-k per query both ways and ITM re-scores them (score = ITM log-odds
 + ``itc_weight`` x ITC logit). Reported: txt_r1/5/10, img_r1/5/10, means and r_mean after re-ranking,
 and the same with an ``itc_`` prefix before it. Predict: per image, the ``predict_top`` caption ids
-(sentids) of the split ranked by the same two stages: ``{"image_id", "ranked_text_ids"}``.
+(sentids) of the split ranked by the same two stages: ``{"image_id", "ranked_text_ids"}``; the
+split's captions come tokenized by the collate (``gallery``) and are encoded once per weights.
 """
 
 from __future__ import annotations
@@ -28,9 +27,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from vltasks.heads.base import HEADS, Head
-from vltasks.heads.retrieval_rerank import RetrievalCache, rerank_recalls
 
-from vltasks.backbones.base import Features
+from vltasks.backbones.base import DualFusion, Features
+from vltasks.batch import is_labelled
+from vltasks.metrics import RetrievalCache
+from vltasks.metrics.functional import rerank_recalls
 from vltasks.objectives import LearnableTemperature, itc_loss, itm_loss, sample_itm_hard_negatives
 from vltasks.objectives.contrastive import _distributed, gather_with_grad
 
@@ -46,9 +47,10 @@ def _pad(seqs: list[Tensor], pad_id: int) -> tuple[Tensor, Tensor]:
 
 
 @HEADS.register("retrieval")
-class RetrievalHead(Head):
+class RetrievalHead(Head[DualFusion]):
     needs = frozenset({"dual", "fusion"})
     monitor = "r_mean"
+    eval_loss = False  # evaluation batches are images with all their captions, not training pairs
 
     def __init__(
         self,
@@ -82,7 +84,7 @@ class RetrievalHead(Head):
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:  # pragma: no cover
         raise NotImplementedError("the retrieval head calls the backbone's parts itself: use run()")
 
-    def itm_logits(self, backbone: Any, pooled: Tensor) -> Tensor:
+    def itm_logits(self, backbone: DualFusion, pooled: Tensor) -> Tensor:
         """[B, 2] (no match, match) from the head's ITM layer or the backbone's own."""
         if self.itm is not None:
             return self.itm(pooled)
@@ -95,7 +97,7 @@ class RetrievalHead(Head):
 
     def match_score(
         self,
-        backbone: Any,
+        backbone: DualFusion,
         image_tokens: Tensor,
         ids: Tensor,
         mask: Tensor,
@@ -103,7 +105,7 @@ class RetrievalHead(Head):
     ) -> Tensor:
         """ITM log-odds of a match for pairs (image_tokens[i], caption i)."""
         if text_tokens is None:
-            text_tokens = backbone.dual_text(ids, mask)[1]
+            text_tokens = backbone.encode_text(ids, mask).tokens
         logits = self.itm_logits(backbone, backbone.fuse_pairs(image_tokens, text_tokens, ids, mask)).float()
         return logits[:, 1] - logits[:, 0]
 
@@ -112,19 +114,18 @@ class RetrievalHead(Head):
         return itm + self.itc_weight * self.temperature() * cos if self.itc_weight else itm
 
     # -- batches ---------------------------------------------------------------------------------
-    def run(self, backbone: Any, batch: dict[str, Any]) -> dict[str, Any]:
-        image_embeds, image_tokens = backbone.dual_image(batch["pixel_values"])
+    def run(self, backbone: DualFusion, batch: dict[str, Any]) -> dict[str, Any]:
+        image_embeds, image_tokens = backbone.encode_image(batch["pixel_values"])
         if "text_input_ids" in batch:  # evaluation: images with all their captions
-            text_embeds, _ = backbone.dual_text(batch["text_input_ids"], batch["text_attention_mask"])
+            text_embeds = backbone.encode_text(batch["text_input_ids"], batch["text_attention_mask"]).embeds
             out = {"image_embeds": image_embeds, "image_tokens": image_tokens, "text_embeds": text_embeds}
             if "gallery" in batch:
                 out["ranked"] = self._rank_gallery(backbone, image_embeds, image_tokens, batch["gallery"])
             return out
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        text_embeds, text_tokens = backbone.dual_text(ids, mask)
-        pad_id = int(getattr(backbone.processor.tokenizer, "pad_token_id", None) or 0)
+        text_embeds, text_tokens = backbone.encode_text(ids, mask)
         local = (image_tokens, text_tokens, ids, mask)
-        pool = self._negative_pool(image_embeds, text_embeds, batch["imgid"], local, pad_id)
+        pool = self._negative_pool(image_embeds, text_embeds, batch["imgid"], local, backbone.pad_token_id)
         image_tokens, text_tokens, ids, mask = pool["local"]  # text padded to the pool's width
         with torch.no_grad():
             scale = self.temperature()
@@ -227,6 +228,8 @@ class RetrievalHead(Head):
     ) -> None:
         if "text_input_ids" not in batch:
             raise ValueError("retrieval evaluation needs per-image batches (images with all their captions)")
+        if not is_labelled(batch):
+            return
         metrics["retrieval"].update(
             batch["imgid"],
             outputs["image_embeds"],
@@ -239,14 +242,14 @@ class RetrievalHead(Head):
         )
 
     @torch.no_grad()
-    def on_eval_epoch_end(self, backbone: Any, metrics: MetricCollection, stage: str) -> None:
+    def on_eval_epoch_end(self, backbone: DualFusion, metrics: MetricCollection, stage: str) -> None:
         """Gather every process's states, re-rank the ITC top-k with ITM, store the recalls."""
         cache: RetrievalCache = metrics["retrieval"]  # type: ignore[assignment]
         with cache.sync_context(should_sync=True, should_unsync=True):
             items = cache.collect()
         if items["image_ids"].numel() == 0:
             return
-        pad_id = int(getattr(backbone.processor.tokenizer, "pad_token_id", None) or 0)
+        pad_id = backbone.pad_token_id
         dtype = next(self.temperature.parameters()).dtype
         device = items["image_tokens"].device
         half = device.type == "cuda" and self.cache_dtype in (torch.float16, torch.bfloat16)
@@ -256,7 +259,7 @@ class RetrievalHead(Head):
             starts, lengths = items["starts"][uniq].tolist(), items["lengths"][uniq].tolist()
             ids, mask = _pad([items["token_ids"][s : s + n] for s, n in zip(starts, lengths)], pad_id)
             with torch.autocast(device.type, dtype=self.cache_dtype, enabled=half):  # half cache: half ITM
-                text_tokens = backbone.dual_text(ids, mask)[1][inv]
+                text_tokens = backbone.encode_text(ids, mask).tokens[inv]
                 image_tokens = items["image_tokens"][images].to(dtype)
                 itm = self.match_score(backbone, image_tokens, ids[inv], mask[inv], text_tokens)
             cos = F.cosine_similarity(items["image_embeds"][images], items["text_embeds"][texts], dim=-1)
@@ -266,25 +269,21 @@ class RetrievalHead(Head):
 
     # -- predictions -----------------------------------------------------------------------------
     def _rank_gallery(
-        self, backbone: Any, image_embeds: Tensor, image_tokens: Tensor, gallery: Any
+        self, backbone: DualFusion, image_embeds: Tensor, image_tokens: Tensor, gallery: Any
     ) -> list[list[int]]:
         """Per image: ITC top-k over the split's captions, re-scored by ITM, best `predict_top` ids."""
-        params = list(backbone.parameters())
+        params = list(backbone.parameters())  # type: ignore[attr-defined]
         key = (gallery.key, id(backbone), params[0]._version, params[-1]._version)
+        ids, mask = gallery.input_ids, gallery.attention_mask
         if self._gallery is None or self._gallery[0] != key:  # encode the captions once per weights
-            enc = backbone.processor.text(list(gallery.texts))
-            ids, mask = (
-                enc["input_ids"].to(image_embeds.device),
-                enc["attention_mask"].to(image_embeds.device),
-            )
             embeds = torch.cat(
                 [
-                    backbone.dual_text(i, m)[0]
+                    backbone.encode_text(i, m).embeds
                     for i, m in zip(ids.split(self.rerank_batch), mask.split(self.rerank_batch))
                 ]
             )
-            self._gallery = (key, F.normalize(embeds.float(), dim=-1), ids, mask)
-        _, gal, ids, mask = self._gallery
+            self._gallery = (key, F.normalize(embeds.float(), dim=-1))
+        _, gal = self._gallery
         k = min(self.k_test, gal.shape[0])
         n = min(max(k, self.predict_top), gal.shape[0])  # beyond the re-scored k: ITC order
         sim = F.normalize(image_embeds.float(), dim=-1) @ gal.T

@@ -10,12 +10,13 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from vltasks.heads.base import HEADS, Head, check_pooling, mlp, pool
 
-from vltasks.backbones.base import Features
+from vltasks.backbones.base import Features, Fusion
+from vltasks.batch import is_labelled
 from vltasks.metrics import VQAAccuracy
 
 
 @HEADS.register("vqa")
-class VQAHead(Head):
+class VQAHead(Head[Fusion]):
     """Classifier on the fused pooled vector; BCE on the soft VQA scores of each answer.
 
     The loss is scaled by the number of answers (as in ViLT) so its size does not shrink with a
@@ -43,6 +44,9 @@ class VQAHead(Head):
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
         return {"logits": self.classifier(pool(features, self.pooling))}
 
+    def collate_args(self) -> dict[str, Any]:
+        return {"answers": self.answers}  # the collate scores each answer of the vocabulary
+
     def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
         logits, targets = outputs["logits"], batch["targets"]
         return F.binary_cross_entropy_with_logits(logits, targets) * targets.shape[1]
@@ -66,7 +70,7 @@ class VQAHead(Head):
     def update_metrics(
         self, metrics: MetricCollection, outputs: dict[str, Tensor], batch: dict[str, Any]
     ) -> None:
-        if batch.get("answers") is None:
+        if not is_labelled(batch):
             return  # a split without annotations (test-dev): predict only
         preds, ids = self._answers(outputs), batch["question_id"]
         metrics["accuracy"].update(preds, batch["answers"], ids=ids)
@@ -76,5 +80,5 @@ class VQAHead(Head):
     def describe(self, outputs: dict[str, Tensor], batch: dict[str, Any], i: int) -> str:
         """One line for the TensorBoard image panel."""
         pred = self._answers({"logits": outputs["logits"][i : i + 1]})[0]
-        gts = batch["answers"][i] if batch.get("answers") else []
+        gts = batch["answers"][i] if is_labelled(batch) else []
         return f"Q: {batch['question'][i]}\npred: {pred}\nGT: {', '.join(gts)}"

@@ -70,7 +70,7 @@ def test_checkpoint_loads_under_weights_only_and_test_reproduces_validation(fitt
     from vltasks.tasks import VLTaskModule
 
     model = VLTaskModule.load_from_checkpoint(best, map_location="cpu")
-    assert model.heads["vqa"].answers == ckpt["hyper_parameters"]["head_args"]["vqa"]["answers"]
+    assert model.heads["vqa"].answers == ckpt["hyper_parameters"]["data_args"]["vqa"]["answers"]
     code, out, _ = _run(
         capsys,
         "test",
@@ -210,10 +210,12 @@ def test_fit_from_a_local_pretrained_directory(vqa_root, tmp_path, tokenizer, ca
 
 def test_head_args_given_at_evaluation_override_the_checkpoint(fitted, vqa_root):
     from vltasks import runtime
-    from vltasks.config import load_config
+    from vltasks.config import load_run
 
     run_dir, _ = fitted
-    cfg = load_config("vqa_demo", [f"data.root={vqa_root}", "tasks.vqa.head_args.protocol=evalai", *TINY])
-    model = runtime.build_model(cfg, runtime.build_task_data(cfg), str(run_dir / "checkpoints" / "best.ckpt"))
+    spec = load_run("vqa_demo", [f"data.root={vqa_root}", "tasks.vqa.head_args.protocol=evalai", *TINY])
+    model = runtime.build_model(
+        spec, runtime.build_task_data(spec), str(run_dir / "checkpoints" / "best.ckpt")
+    )
     assert model.heads["vqa"].protocol == "evalai"
     assert model.metrics["val"]["vqa"]["accuracy"].protocol == "evalai"

@@ -10,8 +10,8 @@ from vltasks.datamodules.synthetic.refcoco import IMAGE_DIR, LAYOUT, write_refco
 
 from tests.tiny import SHORT_RUN, printed_run_dir
 from vltasks.cli import main
-from vltasks.config import load_config
-from vltasks.runtime import write_synthetic
+from vltasks.config import load_run
+from vltasks.runtime import prepare_synthetic
 
 TINY = ["synthetic.enabled=false", *SHORT_RUN]
 
@@ -25,9 +25,11 @@ def test_test_split_reports_both_parts_even_from_an_older_checkpoint(tmp_path, c
         "best_checkpoint"
     ]
     ckpt = torch.load(best, map_location="cpu", weights_only=True)
-    assert ckpt["hyper_parameters"]["head_args"]["refcoco"]["eval_splits"]["test"] == ["testB"]
-    ckpt["hyper_parameters"]["head_args"]["refcoco"]["eval_splits"] = {"val": "val", "test": "testB"}
-    torch.save(ckpt, tmp_path / "old.ckpt")  # the form written before per-split keys
+    assert ckpt["hyper_parameters"]["data_args"]["refcoco"]["eval_splits"]["test"] == ["testB"]
+    ckpt["hyper_parameters"]["data_args"]["refcoco"]["eval_splits"] = {"val": "val", "test": "testB"}
+    # the form written before per-split keys, and before data_args had their own name (head_args)
+    ckpt["hyper_parameters"]["head_args"] = ckpt["hyper_parameters"].pop("data_args")
+    torch.save(ckpt, tmp_path / "old.ckpt")
     for path in (best, tmp_path / "old.ckpt"):
         assert main(["test", *common, "--ckpt", str(path), "data.test_split=test"]) == 0
         got = json.loads((printed_run_dir(capsys.readouterr().out) / "metrics.json").read_text())["test"]
@@ -37,17 +39,17 @@ def test_test_split_reports_both_parts_even_from_an_older_checkpoint(tmp_path, c
 
 def test_a_synthetic_world_of_an_older_layout_is_written_again(tmp_path, capsys):
     root = tmp_path / "world"
-    cfg = load_config(
+    spec = load_run(
         "refcoco_demo", [f"data.root={root}", "synthetic.train=4", "synthetic.val=2", "synthetic.test=2"]
     )
-    write_synthetic(cfg)
+    prepare_synthetic(spec)
     meta = root / "synthetic_meta.json"
     assert json.loads(meta.read_text())["layout"] == LAYOUT and any((root / IMAGE_DIR).iterdir())
     before = meta.stat().st_mtime_ns
-    write_synthetic(cfg)  # the same layout: left alone
+    prepare_synthetic(spec)  # the same layout: left alone
     assert meta.stat().st_mtime_ns == before
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "layout": 1}))
     capsys.readouterr()
-    write_synthetic(cfg)
+    prepare_synthetic(spec)
     assert "written by an older vltasks (layout 1, now 2)" in capsys.readouterr().out
     assert json.loads(meta.read_text())["layout"] == LAYOUT

@@ -9,7 +9,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from vltasks.config import ConfigError, builtin_configs, load_config
+from vltasks.config import ConfigError, builtin_configs, load_run
 
 STAGES = ("fit", "validate", "test", "predict")
 
@@ -48,29 +48,24 @@ def run(stage: str, config: str, overrides: list[str], ckpt: str | None) -> int:
 
     from vltasks import runtime
 
-    cfg = load_config(config, overrides)
-    if cfg.synthetic.enabled:
-        runtime.write_synthetic(cfg)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    data = runtime.build_task_data(cfg)
+    spec = load_run(config, overrides)
+    runtime.prepare_synthetic(spec)
+    L.seed_everything(spec.config.seed, workers=True, verbose=False)
+    data = runtime.build_task_data(spec)
     needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}[
         stage
     ]
     for d in data.values():
         for s in needed:
             d.samples(s)  # read and validate now: bad input fails before any training
-    model = runtime.build_model(cfg, data, ckpt if stage != "fit" or ckpt else None)
-    dm = runtime.build_datamodule(cfg, data, model)
-    trainer, run_dir, callbacks = runtime.build_trainer(cfg, model, stage)
+    model = runtime.build_model(spec, data, ckpt if stage != "fit" or ckpt else None)
+    dm = runtime.build_datamodule(spec, data, model)
     skipped = dm.skipped_counts()
-    # logged from inside the run (VLTaskModule.setup): a logger touched here, before ddp_fork
-    # forks, leaves the children a TensorBoard writer whose thread does not exist in them
-    from omegaconf import OmegaConf
-
-    model.run_info = {
-        "hparams": {k: str(v) for k, v in _flatten(OmegaConf.to_container(cfg, resolve=True)).items()},
-        "metrics": {f"data/{k}/skipped": v for k, v in skipped.items()},
-    }
+    info = runtime.RunInfo(
+        {k: str(v) for k, v in _flatten(spec.plain()).items()},
+        {f"data/{k}/skipped": v for k, v in skipped.items()},
+    )
+    trainer, run_dir, callbacks = runtime.build_trainer(spec, model, stage, info)
     for k, v in skipped.items():
         if v:
             print(f"data: skipped {v} bad records in {k}")
@@ -78,16 +73,16 @@ def run(stage: str, config: str, overrides: list[str], ckpt: str | None) -> int:
     result: dict[str, object] = {}
     if stage == "fit":
         trainer.fit(model, dm, ckpt_path=ckpt)
-        best = callbacks[0].best_model_path or callbacks[1].best_model_path  # [1]: last.ckpt
+        best = callbacks["best"].best_model_path or callbacks["last"].best_model_path  # type: ignore[attr-defined]
         trainer.validate(model, dm, ckpt_path=best or None, verbose=False)
         result = {**runtime.stage_metrics(trainer, "val"), "best_checkpoint": best}
         _print_table(
             f"validation metrics of the best checkpoint ({best})", runtime.stage_metrics(trainer, "val")
         )
-        if cfg.synthetic.enabled and trainer.global_rank == 0:
+        if spec.synthetic and trainer.global_rank == 0:
             from vltasks.demo import synthetic_report
 
-            result["synthetic"] = synthetic_report(cfg, model, dm, best)
+            result["synthetic"] = synthetic_report(spec, model, dm, best)
     elif stage in ("validate", "test"):
         getattr(trainer, stage)(model, dm, verbose=False)
         prefix = "val" if stage == "validate" else "test"
@@ -95,9 +90,14 @@ def run(stage: str, config: str, overrides: list[str], ckpt: str | None) -> int:
         _print_table(f"{stage} metrics", result)
     else:
         trainer.predict(model, dm, return_predictions=False)
-        result = {t: str(p) for t, p in callbacks[0].written.items()}
+        result = {t: str(p) for t, p in callbacks["predictions"].written.items()}  # type: ignore[attr-defined]
         for t, p in result.items():
             print(f"predictions for {t}: {p}")
+    unreadable = dm.failed_counts(trainer)
+    for k, v in unreadable.items():
+        print(f"data: skipped {v} samples whose media could not be loaded in {k}")
+    if unreadable:
+        result["skipped_at_load"] = unreadable
     if trainer.global_rank == 0:
         path = runtime.write_metrics(run_dir, stage, result)
         print(f"\nrun directory: {run_dir}\nmetrics: {path}")
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<16} {_describe(name)}")
         return 0
     from vltasks.datamodules import BadSampleError
+    from vltasks.tasks.module import NonFiniteLossError
 
     try:
         return run(args.command, args.config, args.overrides, args.ckpt)
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (BadSampleError, FileNotFoundError) as e:
         print(f"data error: {e}", file=sys.stderr)
+        return 1
+    except NonFiniteLossError as e:
+        print(f"training error: {e}", file=sys.stderr)
         return 1
     except KeyError as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)

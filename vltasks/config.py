@@ -1,5 +1,9 @@
 """Config schema (typed dataclasses) and loading: built-in YAML or a path, `_base_` inheritance,
 dotted overrides. An unknown key or a wrong type is an error naming the key and the valid choices.
+
+A config is resolved once (`load_run`) into a `RunSpec`: the validated OmegaConf config plus one
+`TaskSpec` per task whose `DataSpec` holds the task's data settings already merged (its own `data`
+over the shared `data` over `DATA_DEFAULTS`). Everything downstream reads the spec, not the YAML.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 
@@ -28,7 +32,8 @@ class FusionConfig:
 
 @dataclass
 class BackboneConfig:
-    name: Optional[str] = None  # noqa: UP045  adapter family: vilt | clip (inferred when unset)
+    # adapter family (vilt | clip | blip); unset: the preset's, or config.json's model_type
+    name: Optional[str] = None  # noqa: UP045
     pretrained: Optional[str] = None  # noqa: UP045  hub name or local directory
     preset: Optional[str] = None  # noqa: UP045  tiny random preset when pretrained is unset
     vocab_size: Optional[int] = None  # noqa: UP045  tokenizer size for presets
@@ -51,10 +56,14 @@ class DataConfig:
     eval_batch_size: Optional[int] = None  # noqa: UP045
     num_workers: Optional[int] = None  # noqa: UP045
     on_bad_sample: Optional[str] = None  # noqa: UP045
+    # images with more pixels are refused before decoding (decompression bombs); unset: PIL's limit
+    max_image_pixels: Optional[int] = None  # noqa: UP045
     options: dict[str, Any] = field(default_factory=dict)
 
 
-DATA_DEFAULTS = {"batch_size": 32, "num_workers": 2, "on_bad_sample": "error"}
+# The one place data settings get their defaults (a task's `data`, then the shared `data`, then these)
+DATA_DEFAULTS: dict[str, Any] = {"batch_size": 32, "num_workers": 2, "on_bad_sample": "error"}
+STAGE_SPLITS = {"train": "train_split", "val": "val_split", "test": "test_split", "predict": "predict_split"}
 
 
 @dataclass
@@ -127,7 +136,54 @@ class Config:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
-CHOICES = {"optim.schedule": ("cosine", "linear", "constant")}
+def choices() -> dict[str, tuple[str, ...]]:
+    """Enumerated settings and their values, defined by the code that uses them."""
+    from vltasks.datamodules.base import ON_BAD_SAMPLE
+    from vltasks.tasks.optim import SCHEDULES
+
+    return {"optim.schedule": SCHEDULES, "data.on_bad_sample": ON_BAD_SAMPLE}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """One task's data settings, resolved."""
+
+    format: str
+    root: str | None
+    splits: dict[str, str | None]  # stage (train, val, test, predict) -> the format's split name
+    batch_size: int
+    eval_batch_size: int
+    num_workers: int
+    on_bad_sample: str
+    options: dict[str, Any]
+    max_image_pixels: int | None = None  # None: the readers' default (datamodules/media.py)
+
+    def split(self, stage: str) -> str | None:
+        return self.splits.get(stage)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    head: str
+    head_args: dict[str, Any]  # what the user set (what the reader learns is kept apart: data_args)
+    weight: float
+    data: DataSpec
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The resolved run: the validated config and one spec per task."""
+
+    config: DictConfig
+    tasks: dict[str, TaskSpec]
+
+    def plain(self) -> dict[str, Any]:
+        return to_plain(self.config)
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.config.synthetic.enabled)
 
 
 def builtin_configs() -> list[str]:
@@ -193,7 +249,9 @@ def _explain(e: OmegaConfBaseException) -> ConfigError:
 
 
 def _expand_shorthand(overrides: list[str]) -> list[str]:
-    """`backbone=vilt_tiny` names a preset, `backbone=<hub name or dir>` a pretrained model."""
+    """`backbone=vilt_tiny` names a preset, `backbone=<hub name or dir>` a pretrained model (whose
+    family then comes from its config.json unless `backbone.name` is also given)."""
+    named = any(o.split("=", 1)[0] == "backbone.name" for o in overrides)
     out = []
     for o in overrides:
         if "=" not in o:
@@ -210,38 +268,93 @@ def _expand_shorthand(overrides: list[str]) -> list[str]:
                 ]
             else:
                 out += [f"backbone.pretrained={value}", "backbone.preset=null"]
+                out += [] if named else ["backbone.name=null"]
         else:
             out.append(o)
     return out
 
 
-def load_config(name_or_path: str, overrides: list[str] | None = None) -> DictConfig:
+def load_run(name_or_path: str, overrides: list[str] | None = None) -> RunSpec:
+    """Load, merge, resolve and validate a config: the one entry point of every run."""
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(Config), _load_yaml(_find(name_or_path)))
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(_expand_shorthand(list(overrides or []))))
     except OmegaConfBaseException as e:
         raise _explain(e) from None
-    validate(cfg)
-    return cfg
+    if not cfg.tasks:
+        raise ConfigError("config has no tasks: add tasks.<name>.head (e.g. tasks.vqa.head=vqa)")
+    spec = resolve(cfg)
+    validate(spec)
+    return spec
 
 
-def validate(cfg: DictConfig) -> None:
-    """Checks that need the registries: names of heads, formats, presets, and enumerated choices."""
-    from vltasks.backbones import BACKBONES, PRESETS
+def load_config(name_or_path: str, overrides: list[str] | None = None) -> DictConfig:
+    """The validated config alone (`load_run(...).config`)."""
+    return load_run(name_or_path, overrides).config
+
+
+def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
+    """Per-task specs from a merged config (or the plain config a checkpoint holds)."""
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(cfg))
+    tasks = {
+        name: TaskSpec(
+            name=name,
+            head=task.head,
+            head_args=dict(to_plain(task.head_args)),
+            weight=float(task.weight),
+            data=_data_spec(cfg, name),
+        )
+        for name, task in cfg.tasks.items()
+    }
+    return RunSpec(config=cfg, tasks=tasks)
+
+
+def _data_spec(cfg: DictConfig, name: str) -> DataSpec:
+    """A task's data settings: its own values over the shared `data` values over DATA_DEFAULTS."""
+    merged: dict[str, Any] = {**DATA_DEFAULTS, "options": {}}
+    for src in (to_plain(cfg.data), to_plain(cfg.tasks[name].data)):
+        for k, v in src.items():
+            if k == "options":
+                merged["options"] = {**merged["options"], **v}
+            elif v is not None:
+                merged[k] = v
+    return DataSpec(
+        format=merged.get("format"),
+        root=merged.get("root"),
+        splits={stage: merged.get(key) for stage, key in STAGE_SPLITS.items()},
+        batch_size=int(merged["batch_size"]),
+        eval_batch_size=int(merged.get("eval_batch_size") or merged["batch_size"]),
+        num_workers=int(merged["num_workers"]),
+        on_bad_sample=merged["on_bad_sample"],
+        options=merged["options"],
+        max_image_pixels=merged.get("max_image_pixels"),
+    )
+
+
+def validate(spec: RunSpec) -> None:
+    """Checks that need the registries: names of heads, formats, presets, enumerated choices, and
+    that the backbone family can serve every head (before any download or tokenizer training)."""
+    from vltasks.backbones import BACKBONES, PRESETS, check_buildable, family_of
     from vltasks.datamodules import READERS
     from vltasks.heads import HEADS
 
-    if not cfg.tasks:
-        raise ConfigError("config has no tasks: add tasks.<name>.head (e.g. tasks.vqa.head=vqa)")
-    for name, task in cfg.tasks.items():
+    cfg = spec.config
+    enumerated = choices()
+    for name, task in spec.tasks.items():
         if task.head not in HEADS:
             raise ConfigError(
                 f"tasks.{name}.head: unknown head {task.head!r}; valid: {', '.join(HEADS.names())}"
             )
-        fmt = task_data(cfg, name)["format"]
-        if fmt not in READERS:
+        if task.data.format not in READERS:
             raise ConfigError(
-                f"tasks.{name}.data.format: unknown format {fmt!r}; valid: {', '.join(READERS.names())}"
+                f"tasks.{name}.data.format: unknown format {task.data.format!r}; "
+                f"valid: {', '.join(READERS.names())}"
+            )
+        if task.data.on_bad_sample not in enumerated["data.on_bad_sample"]:
+            raise ConfigError(
+                f"data.on_bad_sample: {task.data.on_bad_sample!r} is not one of "
+                f"{', '.join(enumerated['data.on_bad_sample'])}"
             )
     bb = cfg.backbone
     if bb.preset is not None and bb.preset not in PRESETS:
@@ -256,31 +369,18 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             "backbone: set backbone.pretrained=<hub name or dir> or backbone.preset (e.g. vilt_tiny)"
         )
-    for key, choices in CHOICES.items():
-        value = OmegaConf.select(cfg, key)
-        if value not in choices:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
-    for name in cfg.tasks:
-        policy = task_data(cfg, name)["on_bad_sample"]
-        if policy not in ("error", "skip"):
-            raise ConfigError(f"data.on_bad_sample: {policy!r} is not one of error, skip")
+    key, value = "optim.schedule", cfg.optim.schedule
+    if value not in enumerated[key]:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(enumerated[key])}")
+    try:
+        family = family_of(to_plain(bb), offline=True)
+        if family is not None:
+            for name, task in spec.tasks.items():
+                check_buildable(family, set(HEADS.get(task.head).needs), who=f"tasks.{name}.head={task.head}")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
-def task_data(cfg: DictConfig, name: str) -> dict[str, Any]:
-    """A task's data settings: its own values over the shared `data` values over the defaults."""
-    shared = OmegaConf.to_container(cfg.data, resolve=True)
-    own = OmegaConf.to_container(cfg.tasks[name].data, resolve=True)
-    out = dict(DATA_DEFAULTS)
-    for src in (shared, own):
-        for k, v in src.items():
-            if k == "options":
-                out["options"] = {**out.get("options", {}), **v}
-            elif v is not None:
-                out[k] = v
-    out.setdefault("options", {})
-    return out
-
-
-def to_plain(cfg: DictConfig) -> dict[str, Any]:
+def to_plain(cfg: Any) -> Any:
     """Plain containers (checkpoints must load under torch's weights_only default)."""
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig | ListConfig) else cfg

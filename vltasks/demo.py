@@ -5,15 +5,13 @@ frequent answer or caption, hypothesis only, a random object), to read beside th
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
-from vltasks.config import task_data
+from vltasks.config import RunSpec
+from vltasks.datamodules.synthetic import read_meta
 from vltasks.metrics.functional.vqa import vqa_scores
 
 
@@ -23,6 +21,9 @@ def _val_predictions(model: Any, dm: Any, task_index: int) -> tuple[list[int], l
     qids, preds, answers = [], [], []
     name = model.task_names[task_index]
     for batch in dm.val_dataloader()[task_index]:
+        batch = dm.screen(name, "val", batch)
+        if batch is None:
+            continue
         batch = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         out = model(name, batch)
         rows = model.heads[name].predict(out, batch)
@@ -32,12 +33,13 @@ def _val_predictions(model: Any, dm: Any, task_index: int) -> tuple[list[int], l
     return qids, preds, answers
 
 
-def synthetic_report(cfg: DictConfig, model: Any, dm: Any, best: str) -> dict[str, Any]:
+def synthetic_report(spec: RunSpec, model: Any, dm: Any, best: str) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for i, name in enumerate(model.task_names):
-        meta = json.loads((Path(task_data(cfg, name)["root"]) / "synthetic_meta.json").read_text())
+        data = spec.tasks[name].data
+        meta = read_meta(data.root)
         if model.config["tasks"][name]["head"] != "vqa":
-            split = task_data(cfg, name)["val_split"]
+            split = data.split("val")
             baselines = meta.get("baselines", {}).get(split)
             if baselines:
                 print(f"\n{name}: trivial baselines, synthetic {split} split (read beside the metrics)")

@@ -4,98 +4,94 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import BasePredictionWriter, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from vltasks.backbones import build_backbone
-from vltasks.config import task_data, to_plain
+from vltasks.config import RunSpec, to_plain
 from vltasks.datamodules import READERS, TaskData, VLDataModule
 from vltasks.heads import HEADS
 from vltasks.tasks import VLTaskModule
 
-STAGE_SPLITS = {"train": "train_split", "val": "val_split", "test": "test_split", "predict": "predict_split"}
 
-
-def build_task_data(cfg: DictConfig) -> dict[str, TaskData]:
+def build_task_data(spec: RunSpec) -> dict[str, TaskData]:
     out = {}
-    for name in cfg.tasks:
-        d = task_data(cfg, name)
-        splits = {stage: d.get(key) for stage, key in STAGE_SPLITS.items()}
-        out[name] = READERS.get(d["format"])(d.get("root"), splits, d["on_bad_sample"], **d["options"])
+    for name, t in spec.tasks.items():
+        d = t.data
+        media = {} if d.max_image_pixels is None else {"max_image_pixels": d.max_image_pixels}
+        out[name] = READERS.get(d.format)(d.root, d.splits, d.on_bad_sample, **media, **d.options)
     return out
 
 
-def write_synthetic(cfg: DictConfig) -> None:
-    """The demo's world: written once per root, in each task's official format."""
-    from vltasks.datamodules.synthetic import WRITERS
+def prepare_synthetic(spec: RunSpec) -> None:
+    """The demo's world, written in each task's official format when its root does not already hold
+    one written with the same sizes, seed and image size. Safe when every process of a node calls it
+    (torchrun starts them before any process group exists): a file lock lets one write, the others
+    wait and reuse."""
+    if not spec.synthetic:
+        return
+    from vltasks.datamodules.synthetic import ensure_world
 
-    syn = cfg.synthetic
-    for name in cfg.tasks:
-        d = task_data(cfg, name)
-        root = Path(d["root"])
-        writer = WRITERS.get(d["format"])
-        layout = getattr(writer, "layout", 1)  # bumped (and written to the meta) when files move
-        meta_file = root / "synthetic_meta.json"
-        if meta_file.is_file():
-            try:
-                written = json.loads(meta_file.read_text(encoding="utf-8")).get("layout", 1)
-            except (ValueError, AttributeError):
-                written = None
-            if written == layout:
-                continue
-            print(f"{root}: written by an older vltasks (layout {written}, now {layout}): writing it again")
-        splits = {d["train_split"]: syn.train, d["val_split"]: syn.val}
-        tests = {d["predict_split"]: syn.test} if syn.test and d.get("predict_split") else None
-        print(f"writing the synthetic {d['format']} world to {root} ...", flush=True)
-        writer(root, splits=splits, seed=syn.seed, image_size=syn.image_size, test_splits=tests)
+    syn = spec.config.synthetic
+    for task in spec.tasks.values():
+        d = task.data
+        splits = {d.split("train"): syn.train, d.split("val"): syn.val}
+        tests = {d.split("predict"): syn.test} if syn.test and d.split("predict") else None
+        ensure_world(d.format, d.root, splits, test_splits=tests, seed=syn.seed, image_size=syn.image_size)
 
 
-def build_model(cfg: DictConfig, data: dict[str, TaskData], ckpt: str | None) -> VLTaskModule:
-    """From a checkpoint (its own backbone files and head args) or fresh from the config."""
+def build_model(spec: RunSpec, data: dict[str, TaskData], ckpt: str | None) -> VLTaskModule:
+    """From a checkpoint (its own backbone files and data args) or fresh from the config."""
     if ckpt:
         # the architecture comes from the checkpoint; head_args given now (e.g. decoding or rerank
         # settings for evaluation) override the saved ones
         hparams = torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"]
-        saved, head_args = hparams["config"], hparams["head_args"]
-        for name, task in to_plain(cfg.tasks).items():
-            if name in saved["tasks"] and task.get("head_args"):
+        saved = hparams["config"]
+        data_args = hparams.get("data_args", hparams.get("head_args", {}))  # the name before 2026-12-02
+        for name, task in spec.tasks.items():
+            if name in saved["tasks"] and task.head_args:
                 saved["tasks"][name]["head_args"] = {
                     **saved["tasks"][name].get("head_args", {}),
-                    **task["head_args"],
+                    **task.head_args,
                 }
         # what a reader declares as evaluation bookkeeping (e.g. the split names a grounding metric
         # keys by) comes from the data evaluated now, not from the data the checkpoint was fit on
         for name, d in data.items():
-            if name in head_args and d.eval_head_args:
-                fresh = {k: v for k, v in d.head_args().items() if k in d.eval_head_args}
-                head_args[name] = {**head_args[name], **fresh}
-        model = VLTaskModule.load_from_checkpoint(ckpt, map_location="cpu", config=saved, head_args=head_args)
-        missing = set(cfg.tasks) - set(model.task_names)
+            if name in data_args and d.eval_data_args:
+                fresh = {k: v for k, v in d.data_args().items() if k in d.eval_data_args}
+                data_args[name] = {**data_args[name], **fresh}
+        model = VLTaskModule.load_from_checkpoint(ckpt, map_location="cpu", config=saved, data_args=data_args)
+        missing = set(spec.tasks) - set(model.task_names)
         if missing:
             raise ValueError(
                 f"{ckpt}: checkpoint has no head for tasks {sorted(missing)} (it has {model.task_names})"
             )
         return model
-    head_args = {n: d.head_args() for n, d in data.items()}
-    needs = set(chain.from_iterable(HEADS.get(t.head).needs for t in cfg.tasks.values()))
+    data_args = {n: d.data_args() for n, d in data.items()}
+    needs = set(chain.from_iterable(HEADS.get(t.head).needs for t in spec.tasks.values()))
     texts = lambda: chain.from_iterable(d.texts() for d in data.values())  # noqa: E731
-    backbone = build_backbone(to_plain(cfg.backbone), texts=texts, needs=needs)
-    return VLTaskModule(to_plain(cfg), backbone.family, backbone.export_files(), head_args, backbone=backbone)
+    backbone = build_backbone(to_plain(spec.config.backbone), texts=texts, needs=needs)
+    return VLTaskModule(spec.plain(), backbone.family, backbone.export_files(), data_args, backbone=backbone)
 
 
-def build_datamodule(cfg: DictConfig, data: dict[str, TaskData], model: VLTaskModule) -> VLDataModule:
-    loader = {}
-    for n in data:
-        d = task_data(cfg, n)
-        loader[n] = {k: d.get(k) for k in ("batch_size", "eval_batch_size", "num_workers")}
-    return VLDataModule(data, model.backbone.processor, model.hparams.head_args, loader, seed=cfg.seed)
+def build_datamodule(spec: RunSpec, data: dict[str, TaskData], model: VLTaskModule) -> VLDataModule:
+    """The model's own task specs (a checkpoint's tasks) with the data settings of this run."""
+    return VLDataModule(
+        data,
+        model.backbone.processor,
+        model.collate_args(),
+        {n: spec.tasks[n].data for n in data},
+        seed=int(spec.config.seed),
+        prepare=partial(prepare_synthetic, spec),
+    )
 
 
 class JSONPredictionWriter(BasePredictionWriter):
@@ -171,7 +167,29 @@ def resolve_strategy(strategy: str, devices: Any, num_nodes: int, accelerator: s
     return strategy
 
 
-def build_trainer(cfg: DictConfig, model: VLTaskModule, stage: str) -> tuple[L.Trainer, Path, list[Any]]:
+class RunInfo(Callback):
+    """Logs the flat config and the data counts once per run, from inside the launched process: a
+    logger touched before ``ddp_fork`` forks leaves the children a TensorBoard writer whose thread
+    does not exist in them (docs/design-notes.md, 5)."""
+
+    def __init__(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
+        self.hparams, self.metrics, self.logged = hparams, metrics, False
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.logged or trainer.logger is None:
+            return
+        trainer.logger.log_hyperparams(self.hparams)
+        if self.metrics:
+            trainer.logger.log_metrics(self.metrics, step=0)
+        self.logged = True
+
+
+def build_trainer(
+    spec: RunSpec, model: VLTaskModule, stage: str, info: RunInfo | None = None
+) -> tuple[L.Trainer, Path, dict[str, Callback]]:
+    """The Trainer, the run directory, and the callbacks by name (``best``, ``last``, ``lr``,
+    ``predictions``, ``info``) so the caller never picks one by position."""
+    cfg = spec.config
     tcfg = {k: v for k, v in to_plain(cfg.trainer).items() if v is not None}
     tcfg["strategy"] = resolve_strategy(
         str(tcfg.get("strategy", "auto")),
@@ -186,31 +204,35 @@ def build_trainer(cfg: DictConfig, model: VLTaskModule, stage: str) -> tuple[L.T
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     first = model.task_names[0]
     monitor = f"val/{first}/{model.heads[first].monitor}"
-    callbacks: list[Any] = []
+    callbacks: dict[str, Callback] = {}
     if stage == "fit":
-        callbacks += [
-            ModelCheckpoint(
-                dirpath=run_dir / "checkpoints",
-                filename="best",
-                monitor=monitor,
-                mode=model.heads[first].monitor_mode,
-            ),
-            # Lightning 2.6's save_last writes last.ckpt only in epochs that also save a best one,
-            # so an epoch without improvement left last.ckpt behind and `fit --ckpt` lost epochs:
-            # a second callback without a monitor keeps exactly one file, rewritten every epoch
-            ModelCheckpoint(
-                dirpath=run_dir / "checkpoints",
-                filename="last",
-                monitor=None,
-                save_top_k=1,
-                enable_version_counter=False,
-            ),
-            LearningRateMonitor(logging_interval="step"),
-        ]
+        callbacks["best"] = ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename="best",
+            monitor=monitor,
+            mode=model.heads[first].monitor_mode,
+        )
+        # Lightning 2.6's save_last writes last.ckpt only in epochs that also save a best one, so an
+        # epoch without improvement left last.ckpt behind and `fit --ckpt` lost epochs: a second
+        # callback without a monitor keeps exactly one file, rewritten every epoch
+        callbacks["last"] = ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            enable_version_counter=False,
+        )
+        callbacks["lr"] = LearningRateMonitor(logging_interval="step")
     if stage == "predict":
-        callbacks.append(JSONPredictionWriter(run_dir))
+        callbacks["predictions"] = JSONPredictionWriter(run_dir)
+    if info is not None:
+        callbacks["info"] = info
     trainer = L.Trainer(
-        **tcfg, default_root_dir=root, logger=logger, callbacks=callbacks, use_distributed_sampler=False
+        **tcfg,
+        default_root_dir=root,
+        logger=logger,
+        callbacks=list(callbacks.values()),
+        use_distributed_sampler=False,
     )
     return trainer, run_dir, callbacks
 

@@ -20,12 +20,17 @@ from .world import (
     right_of,
     sample_scene,
 )
-from .writers import WRITERS  # noqa: E402
+from .writers import META_FILE, WRITERS, SyntheticWriter, WorldSpec, ensure_world, read_meta  # noqa: E402
 
 import_submodules(__name__, skip=("writers",))  # each format's writer registers itself
 
 __all__ = [
+    "META_FILE",
     "WRITERS",
+    "SyntheticWriter",
+    "WorldSpec",
+    "ensure_world",
+    "read_meta",
     "COLORS",
     "KINDS",
     "QA",

@@ -24,13 +24,12 @@ from typing import Any
 import numpy as np
 
 from .world import RELATIONS, Obj, Scene, describe, image_rng, render, sample_scene
-from .writers import WRITERS
+from .writers import WorldSpec, synthetic_writer
 
 KARPATHY_SPLITS = ("train", "restval", "val", "test")
 DEFAULT_SPLITS = {"train": 1000, "val": 100}
 CAPTIONS_PER_IMAGE = 5
 MARGIN = 8.0  # px between centres before a relation is stated
-META_FILE = "synthetic_meta.json"
 NUMBERS = {2: "two", 3: "three"}
 LIST_PREFIXES = ("", "there is ", "an image of ", "a picture with ", "a drawing of ")
 
@@ -170,31 +169,22 @@ def _baselines(images: list[dict[str, Any]], splits: dict[str, Any]) -> dict[str
     return out
 
 
-@WRITERS.register("karpathy")
-def write_karpathy(
-    root: Path | str,
-    splits: dict[str, int] | None = None,
-    seed: int = 0,
-    image_size: int = 64,
-    test_splits: dict[str, int] | None = None,
-    dataset: str = "coco",
-    jpeg_quality: int = 95,
-) -> dict[str, Any]:
+@synthetic_writer("karpathy", DEFAULT_SPLITS)
+def write_karpathy(world: WorldSpec, dataset: str = "coco", jpeg_quality: int = 95) -> dict[str, Any]:
     """Write ``dataset_<dataset>.json`` and its images under ``root``; return a summary.
 
     ``splits`` and ``test_splits`` map Karpathy split names (train, restval, val, test; all captioned)
-    to image counts. The summary (also ``root/synthetic_meta.json``) gives per-split image and caption
-    counts and chance R@1 (1 / images for t2i; about the same for i2t with 5 captions per image).
+    to image counts. The summary (also the world's meta) gives per-split image and caption counts and
+    chance R@1 (1 / images for t2i; about the same for i2t with 5 captions per image).
     """
     if dataset not in ("coco", "flickr30k"):
         raise ValueError(f"synthetic karpathy dataset must be 'coco' or 'flickr30k', got {dataset!r}")
-    sizes = dict(DEFAULT_SPLITS if splits is None else splits)
-    for name, n in (test_splits or {}).items():
+    root, seed, image_size, sizes = world.root, world.seed, world.image_size, dict(world.splits)
+    for name, n in world.test_splits.items():
         sizes[name] = max(sizes.get(name, 0), n)
     bad = sorted(set(sizes) - set(KARPATHY_SPLITS))
     if bad:
         raise ValueError(f"Karpathy splits are {KARPATHY_SPLITS}; cannot write {bad}")
-    root = Path(root)
     total = sum(sizes.values())
     rng = np.random.default_rng([int(seed), 0xCA97])
     cocoids = [int(i) + 1 for i in rng.choice(580_000, size=total, replace=False)]
@@ -233,5 +223,4 @@ def write_karpathy(
         json.dumps({"images": images, "dataset": dataset}, separators=(",", ":")), encoding="utf-8"
     )
     summary["baselines"] = _baselines(images, summary["splits"])
-    (root / META_FILE).write_text(json.dumps(summary), encoding="utf-8")
-    return {**summary, "root": str(root)}
+    return summary

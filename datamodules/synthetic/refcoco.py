@@ -23,12 +23,13 @@ import torch
 from vltasks.metrics.functional.grounding import grounding_accuracy
 
 from .world import SHAPES, Obj, Scene, above, below, image_rng, left_of, render, right_of, sample_scene
-from .writers import WRITERS
+from .writers import WorldSpec, synthetic_writer
 
 DATASET, SPLIT_BY, IMAGE_DIR = "refcoco", "unc", "images/mscoco/images/train2014"
 DEFAULT_SPLITS = {"train": 2000, "val": 300}
-META_FILE = "synthetic_meta.json"
-LAYOUT = 2  # 2: images under refer's images/mscoco/images/train2014 (1: images/train2014)
+# 2: images under refer's images/mscoco/images/train2014 (1: images/train2014); a world written with
+# another layout is written again by ensure_world
+LAYOUT = 2
 SIZE_WORDS = {"small": "small", "large": "big"}
 CATEGORIES = [{"supercategory": "shape", "id": i + 1, "name": s} for i, s in enumerate(SHAPES)]
 INFO = {"description": "Synthetic coloured shapes in the RefCOCO (refer toolkit) layout (vltasks)."}
@@ -136,27 +137,22 @@ def _ref_record(ann: dict[str, Any], ref_id: int, split: str, first_sent: int, p
     }
 
 
-@WRITERS.register("refcoco")
+@synthetic_writer("refcoco", DEFAULT_SPLITS, layout=LAYOUT)
 def write_refcoco(
-    root: Path | str,
-    splits: dict[str, int] | None = None,
-    seed: int = 0,
-    image_size: int = 64,
-    test_splits: dict[str, int] | None = None,
+    world: WorldSpec,
     min_objects: int = 2,
     max_objects: int = 4,
     refs_per_image: int = 2,
     sentences_per_ref: int = 2,
     jpeg_quality: int = 95,
 ) -> dict[str, Any]:
-    """Write a synthetic RefCOCO (unc) under `root`; return a summary (also in synthetic_meta.json).
+    """Write a synthetic RefCOCO (unc) under `root`; return a summary (also the world's meta).
 
     `splits` and `test_splits` both map split names (train, val, testA, testB, ...) to image counts:
     RefCOCO test splits have boxes, so both are written alike. The summary holds per-split image,
     ref and sentence counts and the chance baselines (Acc@0.5 of a centred box, of a random object).
     """
-    root = Path(root)
-    all_splits = {**dict(DEFAULT_SPLITS if splits is None else splits), **dict(test_splits or {})}
+    root, seed, image_size, all_splits = world.root, world.seed, world.image_size, world.all_splits
     (root / DATASET).mkdir(parents=True, exist_ok=True)
     (root / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([int(seed), 0x2EF])
@@ -204,8 +200,4 @@ def write_refcoco(
         }
         for split, c in summary["chance"].items()
     }
-    (root / META_FILE).write_text(json.dumps(summary, indent=1))
-    return {**summary, "root": str(root)}
-
-
-write_refcoco.layout = LAYOUT  # type: ignore[attr-defined]  # runtime rewrites a world of another layout
+    return summary

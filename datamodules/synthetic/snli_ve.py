@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .world import COLORS, SHAPES, Scene, describe, image_rng, render, sample_scene
-from .writers import WRITERS
+from .writers import WorldSpec, synthetic_writer
 
 LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 UNSEEN: tuple[str, ...] = (  # properties no image of the world shows
@@ -40,7 +40,6 @@ UNSEEN: tuple[str, ...] = (  # properties no image of the world shows
     "belongs to a child",
 )
 IMAGE_DIR = "flickr30k_images"
-META_FILE = "synthetic_meta.json"
 DEFAULT_SPLITS = {"train": 2000, "dev": 500}
 
 
@@ -188,27 +187,19 @@ def _text_only_baseline(rows: dict[str, list[tuple[Hypothesis, str]]], first: st
     }
 
 
-@WRITERS.register("snli_ve")
+@synthetic_writer("snli_ve", DEFAULT_SPLITS)
 def write_snli_ve(
-    root: Path | str,
-    splits: dict[str, int] | None = None,
-    seed: int = 0,
-    image_size: int = 64,
-    test_splits: dict[str, int] | None = None,
-    min_objects: int = 1,
-    max_objects: int = 3,
-    jpeg_quality: int = 95,
+    world: WorldSpec, min_objects: int = 1, max_objects: int = 3, jpeg_quality: int = 95
 ) -> dict[str, Any]:
     """Write ``snli_ve_<split>.jsonl`` and the images under ``root``; return a summary.
 
     ``splits`` and ``test_splits`` map split names (``train``, ``dev``, ``test``) to image counts
     (three pairs per image); SNLI-VE publishes test labels, so both are written alike. The summary
-    (also ``root/synthetic_meta.json``) has per-split label and template counts, the chance, majority
-    and hypothesis-only baselines, and ``template`` (pairID -> template).
+    (also the world's meta) has per-split label and template counts, the chance, majority and
+    hypothesis-only baselines, and ``template`` (pairID -> template).
     """
-    root = Path(root)
+    root, seed, image_size, all_splits = world.root, world.seed, world.image_size, world.all_splits
     (root / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
-    all_splits = {**dict(DEFAULT_SPLITS if splits is None else splits), **dict(test_splits or {})}
     ids = _image_ids(seed, sum(all_splits.values()))
     rows: dict[str, list[tuple[Hypothesis, str]]] = {}
     start = 0
@@ -260,5 +251,4 @@ def write_snli_ve(
         for split in rows
     }
     template = {pid: h.template for r in rows.values() for h, pid in r}
-    (root / META_FILE).write_text(json.dumps({**summary, "template": template}), encoding="utf-8")
-    return {**summary, "root": str(root), "template": template}
+    return {**summary, "template": template}

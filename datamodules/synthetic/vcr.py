@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .visual7w import wrong_colors
 from .world import Obj, Scene, image_rng, render, sample_scene
-from .writers import WRITERS
+from .writers import WorldSpec, synthetic_writer
 
-META_FILE = "synthetic_meta.json"
 DEFAULT_SPLITS = {"train": 1000, "val": 250}
 PHRASES = (("What", "color", "is", None, "?"), ("What", "is", "the", "color", "of", None, "?"))
 LABEL_FIELDS = (
@@ -89,21 +87,13 @@ def _question(scene: Scene, objs: list[Obj], target: Obj, rng: np.random.Generat
     }
 
 
-@WRITERS.register("vcr")
-def write_vcr(
-    root: Path | str,
-    splits: dict[str, int] | None = None,
-    seed: int = 0,
-    image_size: int = 64,
-    test_splits: dict[str, int] | None = None,
-    questions_per_image: int = 2,
-) -> dict[str, Any]:
+@synthetic_writer("vcr", DEFAULT_SPLITS)
+def write_vcr(world: WorldSpec, questions_per_image: int = 2) -> dict[str, Any]:
     """Write ``splits`` (labelled) and ``test_splits`` (no labels, as test.jsonl) as image counts;
-    return a summary with the hidden test labels (also ``root/synthetic_meta.json``)."""
-    root = Path(root)
+    return a summary with the hidden test labels (also the world's meta)."""
+    root, seed, image_size = world.root, world.seed, world.image_size
+    labelled, sizes = world.splits, world.all_splits
     images_dir = root / "vcr1images"
-    labelled = dict(DEFAULT_SPLITS if splits is None else splits)
-    sizes = {**labelled, **dict(test_splits or {})}
     summary: dict[str, Any] = {"seed": seed, "image_size": image_size, "splits": {}, "test_labels": {}}
     index = 0
     for split, n in sizes.items():
@@ -152,5 +142,4 @@ def write_vcr(
         summary["splits"][split] = {"images": n, "questions": len(lines), "labelled": split in labelled}
     chance = {"chance Q->A": 0.25, "chance QA->R": 0.25, "chance Q->AR": 0.0625}  # 4 answers, 4 rationales
     summary["baselines"] = {split: dict(chance) for split in labelled}
-    (root / META_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    return {**summary, "root": str(root)}
+    return summary

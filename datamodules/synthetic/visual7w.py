@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .world import COLORS, Scene, image_rng, render, sample_scene
-from .writers import WRITERS
+from .writers import WorldSpec, synthetic_writer
 
 DATASET_FILE = "dataset_v7w_telling.json"
-META_FILE = "synthetic_meta.json"
 DEFAULT_SPLITS = {"train": 1000, "val": 250}
 NUMBERS = ("None.", "One.", "Two.", "Three.", "Four.", "Five.")
 
@@ -101,21 +99,12 @@ def _baselines(images: list[dict[str, Any]], splits: list[str]) -> dict[str, dic
     return out
 
 
-@WRITERS.register("visual7w")
-def write_visual7w(
-    root: Path | str,
-    splits: dict[str, int] | None = None,
-    seed: int = 0,
-    image_size: int = 64,
-    test_splits: dict[str, int] | None = None,
-    min_objects: int = 1,
-    max_objects: int = 3,
-) -> dict[str, Any]:
+@synthetic_writer("visual7w", DEFAULT_SPLITS)
+def write_visual7w(world: WorldSpec, min_objects: int = 1, max_objects: int = 3) -> dict[str, Any]:
     """Write ``splits`` (and ``test_splits``: Visual7W's test split has answers too) as image counts
-    into one dataset JSON; return a summary (also ``root/synthetic_meta.json``)."""
-    root = Path(root)
+    into one dataset JSON; return a summary (also the world's meta)."""
+    root, seed, image_size, sizes = world.root, world.seed, world.image_size, world.all_splits
     (root / "images").mkdir(parents=True, exist_ok=True)
-    sizes = {**dict(DEFAULT_SPLITS if splits is None else splits), **dict(test_splits or {})}
     ids = np.random.default_rng([int(seed), 0x737]).choice(2_400_000, size=sum(sizes.values()), replace=False)
     images, start, qa_id = [], 0, 0
     summary: dict[str, Any] = {"seed": seed, "image_size": image_size, "splits": {}}
@@ -144,5 +133,4 @@ def write_visual7w(
         summary["splits"][split] = {"images": n, "questions": sum(kinds.values()), "types": dict(kinds)}
     (root / DATASET_FILE).write_text(json.dumps({"images": images}, separators=(",", ":")), encoding="utf-8")
     summary["baselines"] = _baselines(images, list(sizes))
-    (root / META_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    return {**summary, "root": str(root)}
+    return summary

@@ -11,7 +11,7 @@ import numpy as np
 
 from .questions import QA, annotate, generate_questions, vqa_accuracy
 from .world import image_rng, render, sample_scene
-from .writers import WRITERS
+from .writers import WorldSpec, synthetic_writer
 
 INFO = {
     "description": "Synthetic coloured-shapes VQA in the VQA v2.0 format (vltasks).",
@@ -28,7 +28,6 @@ LICENSE = {
 DEFAULT_SPLITS = {"train2014": 2000, "val2014": 500}
 TEST_DEV = "test-dev2015"
 TEST_IMAGES = "test2015"
-META_FILE = "synthetic_meta.json"
 
 
 def questions_path(root: Path | str, split: str) -> Path:
@@ -113,30 +112,21 @@ def majority_baseline(annotations: list[dict[str, Any]], answer: str) -> float:
     return float(np.mean(accs))
 
 
-@WRITERS.register("vqav2")
+@synthetic_writer("vqav2", DEFAULT_SPLITS)
 def write_vqav2(
-    root: Path | str,
-    splits: dict[str, int] | None = None,
-    seed: int = 0,
-    image_size: int = 64,
-    test_splits: dict[str, int] | None = None,
-    min_objects: int = 1,
-    max_objects: int = 3,
-    jpeg_quality: int = 95,
+    world: WorldSpec, min_objects: int = 1, max_objects: int = 3, jpeg_quality: int = 95
 ) -> dict[str, Any]:
     """Write a synthetic VQAv2 dataset under ``root`` in the official layout; return a summary.
 
     ``splits`` maps annotated split names (e.g. ``train2014``) to image counts. ``test_splits`` maps
     question-only splits to image counts; ``test-dev2015`` questions are those of the first images of
-    ``test2015`` (its images live in ``test2015/``, as in VQAv2). The summary (also written to
-    ``root/synthetic_meta.json`` with string keys) holds per-split counts per question kind, the
-    majority answer of the first split and its VQA accuracy per split, ``question_kind``
-    (question_id -> kind) and ``test_answers`` (question_id -> true answer for question-only splits).
+    ``test2015`` (its images live in ``test2015/``, as in VQAv2). The summary (also the world's meta,
+    with string keys) holds per-split counts per question kind, the majority answer of the first
+    split and its VQA accuracy per split, ``question_kind`` (question_id -> kind) and ``test_answers``
+    (question_id -> true answer for question-only splits).
     """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    splits = dict(DEFAULT_SPLITS if splits is None else splits)
-    test_splits = dict(test_splits or {})
+    root, seed, image_size = world.root, world.seed, world.image_size
+    splits, test_splits = world.splits, world.test_splits
     image_splits = {**splits, **{s: n for s, n in test_splits.items() if s != TEST_DEV}}
     if TEST_DEV in test_splits:
         image_splits[TEST_IMAGES] = max(image_splits.get(TEST_IMAGES, 0), test_splits[TEST_DEV])
@@ -186,10 +176,4 @@ def write_vqav2(
         majority = Counter(a["multiple_choice_answer"] for a in annotations[first]).most_common(1)[0][0]
         summary["majority_answer"] = majority
         summary["majority_baseline"] = {s: majority_baseline(a, majority) for s, a in annotations.items()}
-    meta = {
-        **summary,
-        "question_kind": {str(q): k for q, k in kinds.items()},
-        "test_answers": {str(q): a for q, a in test_answers.items()},
-    }
-    _dump(meta, root / META_FILE)
-    return {**summary, "root": str(root), "question_kind": kinds, "test_answers": test_answers}
+    return {**summary, "question_kind": kinds, "test_answers": test_answers}

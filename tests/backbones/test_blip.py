@@ -24,7 +24,7 @@ def _batch(backbone):
 
 
 def _decoder_out(backbone, batch):
-    image = backbone.encode_image(batch["pixel_values"])
+    image = backbone.vision_tokens(batch["pixel_values"])
     return backbone.decoder_logits(image, batch["input_ids"], batch["attention_mask"])
 
 
@@ -50,7 +50,7 @@ def test_round_trip_of_our_directory_is_exact(blip, tmp_path):
     for field in ("tokens", "pooled", "image_embeds", "text_embeds", "image_tokens", "text_tokens"):
         torch.testing.assert_close(getattr(before, field), getattr(after, field), rtol=0, atol=0)
     torch.testing.assert_close(_decoder_out(blip, batch), _decoder_out(loaded, batch), rtol=0, atol=0)
-    image = blip.encode_image(batch["pixel_values"])
+    image = blip.vision_tokens(batch["pixel_values"])
     assert torch.equal(blip.generate(image, max_length=8), loaded.generate(image, max_length=8))
     # checkpoints: the non-weight files rebuild the architecture, the state dict fills it
     rebuilt = BlipBackbone.from_files(blip.export_files())
@@ -70,7 +70,7 @@ def test_transformers_blip_classes_read_our_directory_and_we_read_theirs(blip, t
     torch.testing.assert_close(logits, _decoder_out(blip, batch))
     ret = BlipForImageTextRetrieval.from_pretrained(ours_dir).eval()
     itm = ret(input_ids=batch["input_ids"], pixel_values=batch["pixel_values"]).itm_score
-    torch.testing.assert_close(itm, blip.itm_logits(blip(batch).tokens))
+    torch.testing.assert_close(itm, blip.match_logits(blip(batch).pooled))
     # the hub's captioning layout (blip-image-captioning-base) loads into the adapter
     cap.save_pretrained(tmp_path / "cap")
     blip.processor.save_pretrained(tmp_path / "cap")
@@ -85,7 +85,7 @@ def test_transformers_blip_classes_read_our_directory_and_we_read_theirs(blip, t
 
 def test_greedy_generate_matches_a_manual_argmax_loop(blip):
     """transformers' cached generate and the teacher-forced decoder agree token by token."""
-    image = blip.encode_image(_batch(blip)["pixel_values"])
+    image = blip.vision_tokens(_batch(blip)["pixel_values"])
     out = blip.generate(image, max_length=6)
     cfg = blip.model.config.text_config
     ids, done = out[:, :1], torch.zeros(2, dtype=torch.bool)
@@ -105,7 +105,7 @@ def test_greedy_generate_matches_a_manual_argmax_loop(blip):
     ],
 )
 def test_beam_and_nucleus_decoding_run_through_transformers(blip, kwargs):
-    image = blip.encode_image(_batch(blip)["pixel_values"])
+    image = blip.vision_tokens(_batch(blip)["pixel_values"])
     out = blip.generate(image, max_length=7, **kwargs)
     assert out.shape[0] == 2 and 4 <= out.shape[1] <= 7 and out[:, 0].eq(blip.bos_token_id).all()
 

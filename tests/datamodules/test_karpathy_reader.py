@@ -139,14 +139,18 @@ def test_collate_caption_and_image_batches(coco_root):
     data = _data(coco_root)
     collate = data.collate(_Processor(), {})
     assert isinstance(collate, KarpathyCollator)
-    ds = data.dataset(data.samples("train"), {})
+    ds = data.dataset(data.samples("train"))
     pairs = collate([ds[0], ds[1], ds[7]])
     assert pairs["input_ids"].shape[0] == 3 and pairs["sentid"].tolist() == [
         int(ds[i]["sample_id"]) for i in (0, 1, 7)
     ]
     assert pairs["imgid"][0] == pairs["imgid"][1]
-    ev = data.dataset(data.samples("predict"), {})
+    ev = data.dataset(data.samples("predict"))
     batch = collate([ev[0], ev[2]])
     assert batch["pixel_values"].shape[0] == 2 and batch["text_input_ids"].shape[0] == 10
     assert batch["text_image_ids"].tolist() == [ev[0]["imgid"]] * 5 + [ev[2]["imgid"]] * 5
-    assert batch["captions"][1] == ev[2]["captions"] and batch["gallery"] is ev[0]["gallery"]
+    assert batch["captions"][1] == ev[2]["captions"] and batch["targets"] is batch["text_image_ids"]
+    gallery = ev[0]["gallery"]  # the split's captions, tokenized once by the collate
+    assert batch["gallery"].text_ids == gallery.text_ids and batch["gallery"].key == gallery.key
+    assert batch["gallery"].input_ids.shape[0] == len(gallery.texts)
+    assert collate([ev[1]])["gallery"] is batch["gallery"]

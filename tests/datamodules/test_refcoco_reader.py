@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import torch
 from vltasks.datamodules import BadSampleError
 from vltasks.datamodules.refcoco import GroundingCollator, RefCOCOData, instances_file, refs_file
 from vltasks.datamodules.synthetic.refcoco import write_refcoco
+
+from vltasks.batch import FAILED
 
 SPLITS = {"train": "train", "val": "val", "test": "testA", "predict": "testB"}
 
@@ -60,8 +63,8 @@ def test_reads_the_refer_layout(ref_root):
     both = both_data.samples("test")  # refer: "test" = every test*, each sample keeps its own name
     assert len(both) == len(data.samples("test")) + len(data.samples("predict"))
     assert {s["split"] for s in both} == {"testA", "testB"}
-    assert data.head_args() == {"eval_splits": {"val": ["val"], "test": ["testA"]}}
-    assert both_data.head_args() == {"eval_splits": {"val": ["val"], "test": ["testA", "testB"]}}
+    assert data.data_args() == {"eval_splits": {"val": ["val"], "test": ["testA"]}}
+    assert both_data.data_args() == {"eval_splits": {"val": ["val"], "test": ["testA", "testB"]}}
     raw = _data(ref_root, text_field="raw").samples("val")[0]["expression"]
     assert raw[0].isupper() and raw.lower() == data.samples("val")[0]["expression"]
 
@@ -206,7 +209,7 @@ def test_bad_records_name_file_and_record_or_are_skipped_and_counted(copy_root, 
 def test_collate_gives_normalized_cxcywh_targets_and_checks_the_image_size(copy_root):
     data = _data(copy_root)
     samples = data.samples("val")[:3]
-    ds = data.dataset(samples, {})
+    ds = data.dataset(samples)
     calls = []
     batch = GroundingCollator(lambda images, texts: calls.append((images, texts)) or {})(
         [ds[i] for i in range(3)]
@@ -222,11 +225,12 @@ def test_collate_gives_normalized_cxcywh_targets_and_checks_the_image_size(copy_
         copy_root,
         inst=lambda d: next(i for i in d["images"] if i["id"] == samples[0]["image_id"]).update(width=99),
     )
-    with pytest.raises(
-        BadSampleError, match=r"COCO_train2014_.*sent_id=\d+: image is 64x64 but instances.json says 99x64"
-    ):
-        fresh = _data(copy_root).samples("val")
-        _data(copy_root).dataset(fresh, {})[0]
+    fresh = _data(copy_root).samples("val")
+    failed = _data(copy_root).dataset(fresh)[0]  # the loader's error, as a marker for the collate
+    assert failed["sample_id"] == fresh[0]["sample_id"]
+    assert re.search(
+        r"COCO_train2014_.*sent_id=\d+: image is 64x64 but instances.json says 99x64", failed[FAILED]
+    )
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def test_reads_official_layout(snli_root):
         assert s["gold_label"] == rec["gold_label"] and s["premise"] == rec["sentence1"]
         assert Path(s["image_path"]) == snli_root / "flickr30k_images" / f"{rec['Flickr30K_ID']}.jpg"
     assert sorted(data.texts())[:3] == sorted(s["hypothesis"] for s in train)[:3]
-    assert data.head_args() == {}
+    assert data.data_args() == {}
 
 
 def test_both_release_spellings_of_the_image_id(tmp_path):
@@ -140,7 +140,7 @@ def test_collate_builds_batch_in_the_metric_label_order(snli_root, tokenizer):
         {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "patch_size": 16}, tokenizer
     )
     data = _data(snli_root)
-    ds = data.dataset(data.samples("val"), {})
+    ds = data.dataset(data.samples("val"))
     batch = data.collate(backbone.processor, {})([ds[i] for i in range(4)])
     assert batch["pixel_values"].shape == (4, 3, 64, 64) and batch["input_ids"].shape[0] == 4
     assert batch["targets"].dtype == torch.long

@@ -61,7 +61,7 @@ def test_reads_official_layout(vcr_root, caplog):
     assert tag in s["question"] and s["question"].endswith("?") and len(s["answers"]) == 4
     assert s["answer_label"] == line["answer_label"] and s["rationale_label"] == line["rationale_label"]
     assert all(t["answer_label"] is None and t["rationale_label"] is None for t in test)
-    assert data.head_args() == {"protocol": "vcr"}
+    assert data.data_args() == {"protocol": "vcr"}
     assert any(tag in t for t in data.texts())
 
 
@@ -127,20 +127,26 @@ def test_missing_file_is_named(tmp_path):
 def test_collate_pairs_rationales_with_gt_answer_or_every_answer(vcr_root, tokenizer):
     processor = VLProcessor(tokenizer, ViltImageProcessor(size={"shortest_edge": 64}, size_divisor=16), 40)
     data = VCRData(str(vcr_root), SPLITS)
-    collate = data.collate(processor, data.head_args())
-    ds = data.dataset(data.samples("train"), {})
+    collate = data.collate(processor, data.data_args())
+    ds = data.dataset(data.samples("train"))
     batch = collate([ds[0], ds[1], ds[2]])
     assert batch["pixel_values"].shape[0] == 3
-    assert batch["answer_inputs"]["input_ids"].shape[0] == 12
-    assert batch["rationale_inputs"]["input_ids"].shape[0] == 12
-    assert batch["answer_label"].tolist() == [ds[i]["answer_label"] for i in range(3)]
-    assert batch["targets"].shape == (3, 2)
+    assert batch["answer_inputs"]["input_ids"].shape[:2] == (3, 4)  # 4 candidates per question
+    assert batch["rationale_inputs"]["input_ids"].shape[:2] == (3, 4)
+    assert batch["targets"].tolist() == [[ds[i]["answer_label"], ds[i]["rationale_label"]] for i in range(3)]
     gt = ds[1]["answers"][ds[1]["answer_label"]]
-    first = tokenizer.decode(batch["rationale_inputs"]["input_ids"][4], skip_special_tokens=True)
+    first = tokenizer.decode(batch["rationale_inputs"]["input_ids"][1, 0], skip_special_tokens=True)
     assert tokenizer.decode(tokenizer(gt)["input_ids"], skip_special_tokens=True) in first
-    test = data.dataset(data.samples("predict"), {})
+    answer = tokenizer.decode(batch["answer_inputs"]["input_ids"][1, 2], skip_special_tokens=True)
+    assert answer.endswith(
+        tokenizer.decode(tokenizer(ds[1]["answers"][2])["input_ids"], skip_special_tokens=True)
+    )
+    test = data.dataset(data.samples("predict"))
     tbatch = collate([test[0], test[1]])
-    assert tbatch["rationale_inputs"]["input_ids"].shape[0] == 2 * 16 and "answer_label" not in tbatch
+    # no labels: rationales given each of the 4 answers, [B, answer, rationale, L]
+    assert tbatch["rationale_inputs"]["input_ids"].shape[:3] == (2, 4, 4) and "targets" not in tbatch
+    given = tokenizer.decode(tbatch["rationale_inputs"]["input_ids"][1, 3, 0], skip_special_tokens=True)
+    assert tokenizer.decode(tokenizer(test[1]["answers"][3])["input_ids"], skip_special_tokens=True) in given
 
 
 def test_leaderboard_rows_follow_r2c_columns():

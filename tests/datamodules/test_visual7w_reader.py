@@ -54,7 +54,7 @@ def test_reads_official_layout_with_deterministic_candidates(v7w_root):
     labels = {t["label"] for t in train}
     assert len(labels) > 1  # the answer's position carries no signal
     assert Visual7WData(str(v7w_root), SPLITS, shuffle_seed=1).samples("train") != train
-    args = data.head_args()
+    args = data.data_args()
     assert args["protocol"] == "visual7w" and set(args["question_types"]) <= {"what", "how", "where"}
 
 
@@ -122,10 +122,14 @@ def test_malformed_json_names_the_file(copy_root):
 def test_collate_flattens_question_candidate_pairs(v7w_root, tokenizer):
     processor = VLProcessor(tokenizer, ViltImageProcessor(size={"shortest_edge": 64}, size_divisor=16), 32)
     data = Visual7WData(str(v7w_root), SPLITS)
-    ds = data.dataset(data.samples("val"), {})
-    batch = data.collate(processor, data.head_args())([ds[0], ds[1]])
+    ds = data.dataset(data.samples("val"))
+    batch = data.collate(processor, data.data_args())([ds[0], ds[1]])
     assert batch["pixel_values"].shape[0] == 2
     ids = batch["answer_inputs"]["input_ids"]
-    assert ids.shape[0] == 8 and batch["answer_label"].tolist() == [ds[0]["label"], ds[1]["label"]]
+    assert ids.shape[:2] == (2, 4) and batch["targets"].tolist() == [[ds[0]["label"]], [ds[1]["label"]]]
+    second = tokenizer.decode(ids[1, 2], skip_special_tokens=True)
+    assert second.endswith(
+        tokenizer.decode(tokenizer(ds[1]["candidates"][2])["input_ids"], skip_special_tokens=True)
+    )
     assert batch["candidates"][1] == ds[1]["candidates"] and batch["qa_id"].tolist()[0] == ds[0]["qa_id"]
-    assert (batch["answer_inputs"]["token_type_ids"][0] == 1).any()  # the candidate is the 2nd segment
+    assert (batch["answer_inputs"]["token_type_ids"][0, 0] == 1).any()  # the candidate is the 2nd segment

@@ -51,11 +51,11 @@ def test_reads_official_layout(vqa_root):
 
 def test_answer_vocabulary_and_soft_targets_follow_the_official_score(vqa_root):
     data = _data(vqa_root)
-    answers = data.head_args()["answers"]
+    answers = data.data_args()["answers"]
     assert "yes" in answers and "2" in answers and "two" not in answers  # normalized: "two" -> "2"
     assert len(answers) == len(set(answers))
     assert [round(vqa_score(m), 10) for m in range(5)] == [0.0, 0.3, 0.6, 0.9, 1.0]
-    collate = VQACollator(lambda images, texts: {}, answers)
+    collate = VQACollator(lambda images, texts: {}, {"answers": answers})
     for s in data.samples("train")[:30]:
         for j, score in collate.targets(s["answers"]).items():
             expected = vqa_scores([answers[j]], [s["answers"]], protocol="evalai")[0].item()
@@ -136,12 +136,12 @@ def test_collate_builds_batch(vqa_root, tokenizer):
         {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "patch_size": 16}, tokenizer
     )
     data = _data(vqa_root)
-    args = data.head_args()
-    ds = data.dataset(data.samples("val"), args)
+    args = data.data_args()
+    ds = data.dataset(data.samples("val"))
     batch = data.collate(backbone.processor, args)([ds[i] for i in range(3)])
     assert batch["pixel_values"].shape == (3, 3, 64, 64)
     assert batch["targets"].shape == (3, len(args["answers"])) and batch["targets"].max() <= 1
     assert batch["question_id"].dtype == torch.long and len(batch["answers"]) == 3
-    dev = data.dataset(data.samples("predict"), args)
+    dev = data.dataset(data.samples("predict"))
     dev_batch = data.collate(backbone.processor, args)([dev[0]])
     assert "targets" not in dev_batch and "answers" not in dev_batch

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from vltasks.datamodules.karpathy_caption import CaptionCollator
 from vltasks.heads import HEADS
 from vltasks.heads.captioning import CaptioningHead
 
@@ -24,13 +25,21 @@ def blip(tokenizer) -> BlipBackbone:
     return BlipBackbone.from_config(TINY, tokenizer)
 
 
-def _batch(backbone, refs=True):
-    images = [Image.new("RGB", (64, 64), c) for c in ("red", "blue")]
-    batch = backbone.processor(images, CAPTIONS)
-    batch["image_id"] = torch.tensor([391895, 522418])
-    batch["sample_id"] = ["0", "1"]
-    if refs:
-        batch["captions"] = [[CAPTIONS[0], "a blue square"], [CAPTIONS[1]]]
+def _batch(backbone, refs=True, prompt=""):
+    """Two images with their references, through the captioning reader's own collate."""
+    samples = [
+        {
+            "image": Image.new("RGB", (64, 64), color),
+            "captions": [caption, "a blue square"] if i == 0 else [caption],
+            "image_id": image_id,
+            "sample_id": str(i),
+            "image_path": f"{image_id}.jpg",
+        }
+        for i, (color, caption, image_id) in enumerate(zip(("red", "blue"), CAPTIONS, (391895, 522418)))
+    ]
+    batch = CaptionCollator(backbone.processor, {"prompt": prompt})(samples)
+    if not refs:  # a split published without references: predict only
+        del batch["targets"], batch["captions"]
     return batch
 
 
@@ -54,28 +63,31 @@ def test_loss_is_teacher_forced_nll_and_reaches_encoder_and_decoder(blip):
 
 def test_prompt_is_given_not_scored_and_cut_from_the_caption(blip, tokenizer):
     head = CaptioningHead(blip.hidden_size, prompt="what color", decoding="greedy", max_length=8).train()
-    batch = _batch(blip)
-    out = head.run(blip, batch)
+    plain, batch = _batch(blip), _batch(blip, prompt=head.collate_args()["prompt"])
     p = len(tokenizer("what color", add_special_tokens=False)["input_ids"])
-    assert out["logits"].shape[1] == batch["input_ids"].shape[1] + p
-    assert (out["labels"][:, 1 : 1 + p] == -100).all()
+    assert batch["prompt_ids"].tolist() == tokenizer("what color", add_special_tokens=False)["input_ids"]
+    out = head.run(blip, batch)
+    assert out["logits"].shape[1] == plain["input_ids"].shape[1] + p
+    assert (batch["targets"][:, 1 : 1 + p] == -100).all()
     torch.testing.assert_close(
-        out["labels"][:, 1 + p :][batch["attention_mask"][:, 1:] == 1],
-        batch["input_ids"][:, 1:][batch["attention_mask"][:, 1:] == 1],
+        batch["targets"][:, 1 + p :][plain["attention_mask"][:, 1:] == 1],
+        plain["input_ids"][:, 1:][plain["attention_mask"][:, 1:] == 1],
     )
     head.eval()
     with torch.no_grad():
-        image = blip.encode_image(batch["pixel_values"])
-        prompt = head._prompt_ids(blip, image.device)
-        raw = blip.generate(image, prompt, **head.gen)
-        assert torch.equal(raw[:, 1 : 1 + p], prompt.expand(2, -1))
-        assert head.run(blip, batch)["generated"] == head.decode(blip, raw, p)
+        image = blip.vision_tokens(batch["pixel_values"])
+        raw = blip.generate(image, batch["prompt_ids"][None], **head.gen)
+        assert torch.equal(raw[:, 1 : 1 + p], batch["prompt_ids"].expand(2, -1))
+        assert head.run(blip, batch)["generated"] == blip.processor.decode(raw[:, 1 + p :])
     # a caption already at the processor's limit: the prompt must not push it past the positions
-    long = blip.processor([Image.new("RGB", (64, 64))], ["what color " * 40])
+    sample = {"image": Image.new("RGB", (64, 64)), "caption": "what color " * 40, "image_id": 1}
+    long = CaptionCollator(blip.processor, {"prompt": "what color"})(
+        [{**sample, "sample_id": "0", "image_path": "x"}]
+    )
     out = head.train().run(blip, long)
     assert out["logits"].shape[1] == blip.processor.max_text_len
     # ... and keeps its end token as the last target, as the tokenizer's own truncation does
-    assert long["input_ids"][0, -1] == out["labels"][0, -1] == tokenizer.sep_token_id
+    assert long["input_ids"][0, -1] == long["targets"][0, -1] == tokenizer.sep_token_id
 
 
 @pytest.mark.parametrize(

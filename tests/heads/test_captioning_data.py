@@ -36,10 +36,10 @@ def test_training_samples_are_captions_and_eval_samples_are_images(karpathy_root
 def test_collate_gives_teacher_forcing_inputs_references_and_coco_ids(karpathy_root, tokenizer):
     data = _data(karpathy_root)
     backbone = BlipBackbone.from_config({"hidden_size": 32, "num_layers": 1, "num_heads": 2}, tokenizer)
-    collate = data.collate(backbone.processor, data.head_args())
+    collate = data.collate(backbone.processor, data.data_args())
     for stage in ("train", "val"):
         samples = data.samples(stage)[:3]
-        batch = collate([data.dataset(samples, {})[i] for i in range(len(samples))])
+        batch = collate([data.dataset(samples)[i] for i in range(len(samples))])
         assert batch["pixel_values"].shape == (3, 3, 64, 64) and batch["input_ids"].shape[0] == 3
         pad = batch["attention_mask"] == 0
         assert (batch["targets"][pad] == -100).all()

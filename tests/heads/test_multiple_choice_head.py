@@ -28,23 +28,31 @@ class RowBackbone(nn.Module):
         return Features(pooled=self.proj(x))
 
 
-def _rows(n: int) -> dict:
-    return {"input_ids": torch.arange(n)[:, None].repeat(1, 3), "attention_mask": torch.ones(n, 3)}
+def _rows(*lead: int) -> dict:
+    """Candidate texts shaped [*lead, L]: row r's first token is r, so the backbone shows which it saw."""
+    n = torch.Size(lead).numel()
+    ids = torch.arange(n)[:, None].repeat(1, 3).view(*lead, 3)
+    return {"input_ids": ids, "attention_mask": torch.ones(*lead, 3)}
 
 
 def _vcr_batch(labeled: bool = True) -> dict:
     batch = {
         "pixel_values": torch.arange(2.0)[:, None, None, None].expand(2, 3, 4, 4).clone(),
-        "answer_inputs": _rows(8),
-        "rationale_inputs": _rows(8 if labeled else 32),
+        "answer_inputs": _rows(2, 4),
+        "rationale_inputs": _rows(2, 4) if labeled else _rows(2, 4, 4),
         "sample_id": ["val-0", "val-1"],
         "question": ["What color is circle1?", "What color is square1?"],
         "answers": [[f"it is {c}." for c in ("red", "blue", "green", "purple")]] * 2,
         "rationales": [[f"r{i}" for i in range(4)]] * 2,
     }
     if labeled:
-        batch.update(answer_label=torch.tensor([0, 3]), rationale_label=torch.tensor([1, 2]))
+        batch["targets"] = torch.tensor([[0, 1], [3, 2]])  # [B, (answer, rationale)]
     return batch
+
+
+def _flat_with_images(batch: dict) -> dict:
+    rows = {k: v.reshape(-1, v.shape[-1]) for k, v in batch["answer_inputs"].items()}
+    return {**rows, "pixel_values": batch["pixel_values"].repeat_interleave(4, 0)}
 
 
 def test_run_pairs_every_row_with_its_image_and_loss_backpropagates():
@@ -56,6 +64,9 @@ def test_run_pairs_every_row_with_its_image_and_loss_backpropagates():
     assert out["answer_logits"].shape == (2, 4) and out["rationale_logits"].shape == (2, 4)
     assert backbone.calls == [5, 3, 5, 3]  # chunks of max_rows
     assert torch.cat(seen[:2]).tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    # logits keep the candidates' layout: row r (first token r) is sample r // 4, candidate r % 4
+    row_logits = head(backbone(_flat_with_images(_vcr_batch())), {}, "answer")["logits"]
+    torch.testing.assert_close(out["answer_logits"], row_logits.view(2, 4))
     loss = head.loss(out, _vcr_batch())
     ce = nn.functional.cross_entropy
     expected = ce(out["answer_logits"], torch.tensor([0, 3])) + ce(
@@ -98,7 +109,7 @@ def test_visual7w_official_results_and_per_type_accuracy():
     assert HEADS.get("multiple_choice") is MultipleChoiceHead and head.monitor == "accuracy"
     batch = {
         "pixel_values": torch.zeros(3, 3, 4, 4),
-        "answer_inputs": _rows(12),
+        "answer_inputs": _rows(3, 4),
         "sample_id": ["7", "8", "9"],
         "qa_id": torch.tensor([7, 8, 9]),
         "question": ["What color is the circle?", "How many shapes are there?", "What color is the square?"],
@@ -106,7 +117,7 @@ def test_visual7w_official_results_and_per_type_accuracy():
         + [["A."] * 4],
         "answer": ["Blue.", "two.", "B."],
         "question_type": ["what", "how", "what"],
-        "answer_label": torch.tensor([1, 1, 0]),
+        "targets": torch.tensor([[1], [1], [0]]),
     }
     out = head.run(RowBackbone(), batch)
     assert out["answer_logits"].shape == (3, 4) and "rationale_logits" not in out
@@ -125,7 +136,7 @@ def test_visual7w_official_results_and_per_type_accuracy():
     assert values == pytest.approx({"accuracy": 2 / 3, "accuracy_how": 1.0, "accuracy_what": 0.5})
     torch.testing.assert_close(
         head.loss({"answer_logits": logits}, batch),
-        nn.functional.cross_entropy(logits, batch["answer_label"]),
+        nn.functional.cross_entropy(logits, batch["targets"][:, 0]),
     )
 
 

@@ -9,6 +9,7 @@ import torch
 
 from tests.ddp import run_distributed
 from tests.heads.test_retrieval_head import batches, build, evaluate
+from vltasks.backbones.base import Encoded
 
 K = 3  # small: most pairs are decided by the ITM re-ranking, and its chunks are spread over both ranks
 
@@ -51,22 +52,21 @@ def test_two_processes_give_the_one_process_recalls(root, tmp_path):
 class _ToyDual(torch.nn.Module):
     """Dual encoders + fusion small enough to read: fuse_pairs records which texts it was given."""
 
-    def __init__(self) -> None:
-        from types import SimpleNamespace
+    pad_token_id = 0
 
+    def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.proj, self.emb = torch.nn.Linear(4, 4), torch.nn.Embedding(40, 4)
-        self.processor = SimpleNamespace(tokenizer=SimpleNamespace(pad_token_id=0))
         self.seen: list[torch.Tensor] = []
 
-    def dual_image(self, pixel_values):
+    def encode_image(self, pixel_values):
         tokens = self.proj(pixel_values)
-        return tokens.mean(1), tokens
+        return Encoded(tokens.mean(1), tokens)
 
-    def dual_text(self, ids, mask):
+    def encode_text(self, ids, mask):
         tokens = self.emb(ids)
-        return (tokens * mask[..., None]).sum(1), tokens
+        return Encoded((tokens * mask[..., None]).sum(1), tokens)
 
     def fuse_pairs(self, image_tokens, text_tokens, ids, mask):
         self.seen = [ids.clone(), mask.clone()]

@@ -40,7 +40,7 @@ def build(
 
 
 def batches(data: KarpathyData, backbone: ClipBackbone, stage: str, idx: list[list[int]]) -> list[dict]:
-    ds = data.dataset(data.samples(stage), {})
+    ds = data.dataset(data.samples(stage))
     collate = data.collate(backbone.processor, {})
     return [collate([ds[i] for i in b]) for b in idx]
 

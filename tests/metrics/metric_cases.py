@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 import vltasks.metrics as M
+from vltasks.metrics.functional import rerank_recalls
 
 
 def fake_meteor(preds: list[str], refs: list[list[str]]) -> list[float]:
@@ -41,24 +42,79 @@ def _vqa():
     return lambda: M.VQAAccuracy(by_answer_type=True), items, update
 
 
-def _retrieval():
-    g = torch.Generator().manual_seed(1)
+def _embedding_pairs(seed: int, n: int, sentences: Callable[[int], int], noise: float = 1.2) -> list:
+    """(item embedding, its captions' embeddings) per sample: captions are noisy copies of the item."""
+    g = torch.Generator().manual_seed(seed)
     items = []
-    for _ in range(13):
-        img = torch.randn(8, generator=g)
-        items.append((img, img + 1.2 * torch.randn(3, 8, generator=g)))
+    for i in range(n):
+        item = torch.randn(8, generator=g)
+        items.append((item, item + noise * torch.randn(sentences(i), 8, generator=g)))
+    return items
+
+
+def _retrieval_update(item: str) -> Callable:
+    """Feeds `_embedding_pairs` to ImageTextRetrieval (item "image") or VideoTextRetrieval ("video")."""
 
     def update(m, items, ids):
-        text_ids = [i * 10 + k for i in ids for k in range(3)]
+        owner = [i for i, (_, t) in zip(ids, items) for _ in range(len(t))]
         m.update(
-            image_embeds=torch.stack([i for i, _ in items]),
-            image_ids=ids,
+            **{f"{item}_embeds": torch.stack([e for e, _ in items]), f"{item}_ids": ids},
             text_embeds=torch.cat([t for _, t in items]),
-            text_image_ids=[i for i in ids for _ in range(3)],
-            text_ids=text_ids,
+            **{f"text_{item}_ids": owner},
+            text_ids=[i * 10 + k for i, (_, t) in zip(ids, items) for k in range(len(t))],
         )
 
-    return lambda: M.ImageTextRetrieval(with_map=True, chunk=4), items, update
+    return update
+
+
+def _retrieval():
+    items = _embedding_pairs(1, 13, lambda i: 3)
+    return lambda: M.ImageTextRetrieval(with_map=True, chunk=4), items, _retrieval_update("image")
+
+
+def _video_retrieval():
+    """MSVD-like: 1 to 3 sentences per video (CLIP4Clip's multi-sentence path)."""
+    items = _embedding_pairs(12, 14, lambda i: 1 + i % 3, noise=3.0)  # MdR above 1
+    return lambda: M.VideoTextRetrieval(chunk=4), items, _retrieval_update("video")
+
+
+class _RerankedCache(M.RetrievalCache):
+    """The retrieval head's epoch end: gather once, re-rank the ITC top-4 with a stand-in ITM score."""
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        with self.sync_context():
+            items = self.collect()
+
+        def itm(images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:  # uses tokens and token ids
+            first_token = items["token_ids"][items["starts"][texts]].float()
+            last_token = items["token_ids"][items["starts"][texts] + items["lengths"][texts] - 1].float()
+            return torch.cos(items["image_tokens"][images].sum((1, 2)) * first_token + last_token)
+
+        return rerank_recalls(items, itm, k=4, chunk=5)
+
+
+def _reranked():
+    g = torch.Generator().manual_seed(13)
+    items = []
+    for item, texts in _embedding_pairs(13, 11, lambda i: 1 + i % 3):
+        lengths = torch.randint(2, 6, (len(texts), 1), generator=g)
+        input_ids = torch.randint(1, 50, (len(texts), 5), generator=g)
+        items.append((item, torch.randn(2, 3, generator=g), texts, input_ids, torch.arange(5) < lengths))
+
+    def update(m, it, ids):
+        counts = [len(t) for _, _, t, _, _ in it]
+        m.update(
+            ids,
+            torch.stack([e for e, *_ in it]),
+            torch.stack([tok for _, tok, *_ in it]),
+            [i * 10 + k for i, c in zip(ids, counts) for k in range(c)],
+            [i for i, c in zip(ids, counts) for _ in range(c)],
+            torch.cat([t for _, _, t, _, _ in it]),
+            torch.cat([x for *_, x, _ in it]),
+            torch.cat([mask for *_, mask in it]),
+        )
+
+    return _RerankedCache, items, update
 
 
 def _boxes():
@@ -220,9 +276,46 @@ def _moments():
     )
 
 
+def _highlights():
+    """Clip scores with ties, predictions one clip short or long, clips no annotator liked."""
+    g = torch.Generator().manual_seed(10)
+    items = []
+    for i in range(12):
+        n_clips = 5 + i % 6
+        gt = torch.randint(0, 5, (n_clips, 3), generator=g).double() * (
+            torch.rand(n_clips, 1, generator=g) > 0.3
+        )
+        pred = (torch.rand(n_clips + (i % 3) - 1, generator=g) * 5).round() / 5
+        items.append((pred.double(), gt))
+    return (
+        lambda: M.HighlightDetectionMetrics(),
+        items,
+        lambda m, it, ids: m.update([p for p, _ in it], [t for _, t in it], ids=ids),
+    )
+
+
+def _didemo():
+    """Four annotators (one query with seven) that often agree; all 21 moments ranked at random."""
+    rng = random.Random(11)
+    moments = [(s, e) for s in range(6) for e in range(s, 6)]
+    items = []
+    for i in range(13):
+        main = rng.choice(moments)
+        times = [main if rng.random() < 0.6 else rng.choice(moments) for _ in range(7 if i == 4 else 4)]
+        ranked = sorted(moments, key=lambda m: -(rng.random() + (m == main) * rng.random()))
+        items.append((ranked, times))
+    return (
+        lambda: M.DiDeMoMoments(),
+        items,
+        lambda m, it, ids: m.update([r for r, _ in it], [t for _, t in it], ids=ids),
+    )
+
+
 CASES: dict[str, Callable] = {
     "VQAAccuracy": _vqa,
     "ImageTextRetrieval": _retrieval,
+    "VideoTextRetrieval": _video_retrieval,
+    "RetrievalCache": _reranked,
     "GroundingAccuracy": _boxes,
     "GroundingAccuracy[groups]": _boxes_by_group,
     "MaskIoU": _masks,
@@ -237,6 +330,8 @@ CASES: dict[str, Callable] = {
     "RelaxedAccuracy": lambda: _strings(lambda: M.RelaxedAccuracy()),
     "TemporalGroundingRecall": _temporal,
     "MomentRetrievalMetrics": _moments,
+    "HighlightDetectionMetrics": _highlights,
+    "DiDeMoMoments": _didemo,
 }
 
 

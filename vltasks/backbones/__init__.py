@@ -5,7 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from vltasks.backbones.base import CAPABILITIES, Backbone, Features, VLProcessor
+from vltasks.backbones.base import (
+    CAPABILITIES,
+    Backbone,
+    Decoder,
+    DualEncoder,
+    DualFusion,
+    Encoded,
+    Features,
+    Fusion,
+    PairFusion,
+    Video,
+    VideoTokens,
+    VLProcessor,
+    model_type_of,
+    protocols_for,
+)
 from vltasks.backbones.blip import BlipBackbone
 from vltasks.backbones.clip import ClipBackbone
 from vltasks.backbones.tokenizer import train_wordpiece
@@ -42,13 +57,54 @@ def _fusion_kwargs(family: str, cfg: dict[str, Any], needs: set[str]) -> dict[st
     return {}
 
 
-def _check_buildable(cls: type[Backbone], needs: set[str]) -> None:
+def family_for_model_type(model_type: str | None, where: str) -> str:
+    """The adapter family that loads a transformers ``model_type`` (vilt, clip, blip)."""
+    for name in BACKBONES:
+        if model_type in BACKBONES.get(name).model_types:
+            return name
+    known = ", ".join(f"{n} ({'/'.join(BACKBONES.get(n).model_types)})" for n in BACKBONES)
+    raise ValueError(
+        f"{where}: model_type {model_type!r} has no backbone adapter; known: {known}. "
+        f"Set backbone.name to the family to load it as."
+    )
+
+
+def family_of(cfg: dict[str, Any], offline: bool = False) -> str | None:
+    """The backbone family: ``backbone.name`` when set, a preset's own family, else the
+    ``model_type`` in the checkpoint's config.json (a local directory, or fetched from the hub;
+    with ``offline`` a hub name gives None). Never guessed from the name's spelling."""
+    name, preset, pretrained = cfg.get("name"), cfg.get("preset"), cfg.get("pretrained")
+    if preset and not pretrained:
+        if preset not in PRESETS:
+            raise KeyError(f"unknown backbone preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+        return name or PRESETS[preset]["family"]
+    if not pretrained:
+        return name
+    model_type = model_type_of(str(pretrained))
+    if name:
+        if model_type is not None and model_type not in BACKBONES.get(name).model_types:
+            raise ValueError(
+                f"backbone.name={name!r} but {pretrained}/config.json is a {model_type!r} model: "
+                f"set backbone.name={family_for_model_type(model_type, str(pretrained))} (or leave it unset)"
+            )
+        return name
+    if model_type is None:
+        if offline:
+            return None
+        from transformers import PretrainedConfig
+
+        model_type = PretrainedConfig.get_config_dict(str(pretrained))[0].get("model_type")
+    return family_for_model_type(model_type, str(pretrained))
+
+
+def check_buildable(family: str, needs: set[str], who: str = "the heads") -> None:
     """Fail before a large download or a tokenizer training when no head could be served."""
-    missing = needs - cls.buildable
+    cls = BACKBONES.get(family)
+    missing = set(needs) - cls.buildable
     if missing:
         raise ValueError(
-            f"the heads need {sorted(missing)} but backbone family {cls.family!r} offers at most "
-            f"{sorted(cls.buildable)}"
+            f"{who} need{'s' if who != 'the heads' else ''} {sorted(missing)} but backbone family "
+            f"{cls.family!r} offers at most {sorted(cls.buildable)}"
         )
 
 
@@ -61,25 +117,19 @@ def build_backbone(
     """
     needs = set(needs or ())
     pretrained, preset = cfg.get("pretrained"), cfg.get("preset")
-    if pretrained:
-        guess = [f for f in ("clip", "blip") if f in str(pretrained).lower()]
-        family = cfg.get("name") or (guess[0] if guess else "vilt")
-        cls = BACKBONES.get(family)
-        _check_buildable(cls, needs)
-        backbone = cls.from_pretrained(str(pretrained), **_fusion_kwargs(family, cfg, needs))
-    elif preset:
-        if preset not in PRESETS:
-            raise KeyError(f"unknown backbone preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
-        spec = {**PRESETS[preset], **(cfg.get("preset_args") or {})}
-        _check_buildable(BACKBONES.get(spec["family"]), needs)
-        if texts is None:
-            raise ValueError(f"backbone preset {preset!r} trains its tokenizer on the data: texts are needed")
-        tokenizer = train_wordpiece(texts(), vocab_size=int(cfg.get("vocab_size") or spec["vocab_size"]))
-        cls = BACKBONES.get(spec["family"])
-        backbone = cls.from_config(spec, tokenizer, **_fusion_kwargs(spec["family"], cfg, needs))
-    else:
+    if not pretrained and not preset:
         raise ValueError("backbone: set backbone.pretrained (hub name or directory) or backbone.preset")
-    return backbone
+    family = family_of(cfg)
+    assert family is not None
+    check_buildable(family, needs)
+    cls = BACKBONES.get(family)
+    if pretrained:
+        return cls.from_pretrained(str(pretrained), **_fusion_kwargs(family, cfg, needs))
+    spec = {**PRESETS[preset], **(cfg.get("preset_args") or {})}
+    if texts is None:
+        raise ValueError(f"backbone preset {preset!r} trains its tokenizer on the data: texts are needed")
+    tokenizer = train_wordpiece(texts(), vocab_size=int(cfg.get("vocab_size") or spec["vocab_size"]))
+    return cls.from_config(spec, tokenizer, **_fusion_kwargs(family, cfg, needs))
 
 
 def backbone_from_files(family: str, files: dict[str, str]) -> Backbone:
@@ -90,14 +140,25 @@ def backbone_from_files(family: str, files: dict[str, str]) -> Backbone:
 __all__ = [
     "BACKBONES",
     "CAPABILITIES",
-    "BlipBackbone",
     "PRESETS",
     "Backbone",
+    "BlipBackbone",
     "ClipBackbone",
+    "Decoder",
+    "DualEncoder",
+    "DualFusion",
+    "Encoded",
     "Features",
+    "Fusion",
+    "PairFusion",
     "VLProcessor",
+    "Video",
+    "VideoTokens",
     "ViltBackbone",
     "backbone_from_files",
     "build_backbone",
+    "check_buildable",
+    "family_of",
+    "protocols_for",
     "train_wordpiece",
 ]

@@ -27,7 +27,7 @@ from transformers import (
 from transformers.models.blip.modeling_blip import BlipPreTrainedModel, BlipVisionModel
 from transformers.models.blip.modeling_blip_text import BlipTextLMHeadModel, BlipTextModel
 
-from vltasks.backbones.base import Backbone, Features, VLProcessor
+from vltasks.backbones.base import Backbone, Encoded, Features, VLProcessor
 
 
 class BlipVLModel(BlipPreTrainedModel):
@@ -53,6 +53,7 @@ class BlipVLModel(BlipPreTrainedModel):
 
 class BlipBackbone(Backbone):
     family = "blip"
+    model_types = ("blip",)
     capabilities = frozenset({"dual", "fusion", "decoder"})
     buildable = capabilities
 
@@ -63,11 +64,11 @@ class BlipBackbone(Backbone):
         self.embed_dim = model.config.image_text_hidden_size
 
     # -- parts, for heads that call the encoders separately (ITC, ITM re-ranking, decoding) --------
-    def encode_image(self, pixel_values: Tensor) -> Tensor:
-        """Vision tokens [B, P, Dv] ([CLS] first)."""
+    def vision_tokens(self, pixel_values: Tensor) -> Tensor:
+        """Vision tokens [B, P, Dv] ([CLS] first): what the decoder and the fusion attend to."""
         return self.model.vision_model(pixel_values=pixel_values).last_hidden_state
 
-    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    def _text_tokens(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Unimodal text tokens [B, T, Dt]: the text encoder without cross-attention."""
         return self.model.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
@@ -80,20 +81,15 @@ class BlipBackbone(Backbone):
             encoder_attention_mask=_ones(image_tokens),
         ).last_hidden_state
 
-    def itm_logits(self, fused: Tensor) -> Tensor:
-        """The checkpoint's own ITM head on the fused [CLS]: [B, 2] (no match, match)."""
-        return self.match_logits(fused[:, 0])
-
-    # the retrieval head's three parts (the same names as ClipBackbone's), BLIP's ITC and ITM
-    def dual_image(self, pixel_values: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_image(self, pixel_values: Tensor) -> Encoded:
         """(ITC embedding [B, E]: vision_proj of the image [CLS], vision tokens [B, P, Dv])."""
-        image = self.encode_image(pixel_values)
-        return self.model.vision_proj(image[:, 0]), image
+        image = self.vision_tokens(pixel_values)
+        return Encoded(self.model.vision_proj(image[:, 0]), image)
 
-    def dual_text(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Encoded:
         """(ITC embedding [B, E]: text_proj of the unimodal [CLS], unimodal text tokens [B, T, Dt])."""
-        text = self.encode_text(input_ids, attention_mask)
-        return self.model.text_proj(text[:, 0]), text
+        text = self._text_tokens(input_ids, attention_mask)
+        return Encoded(self.model.text_proj(text[:, 0]), text)
 
     def fuse_pairs(
         self, image_tokens: Tensor, text_tokens: Tensor, input_ids: Tensor, attention_mask: Tensor
@@ -108,12 +104,12 @@ class BlipBackbone(Backbone):
 
     def forward(self, batch: dict[str, Any]) -> Features:
         image = self.encode_image(batch["pixel_values"])
-        feats = Features(image_tokens=image, image_embeds=self.model.vision_proj(image[:, 0]))
+        feats = Features(image_tokens=image.tokens, image_embeds=image.embeds)
         if "input_ids" in batch:
             ids, mask = batch["input_ids"], batch["attention_mask"]
             text = self.encode_text(ids, mask)
-            fused = self.fuse(image, ids, mask)
-            feats.text_tokens, feats.text_embeds = text, self.model.text_proj(text[:, 0])
+            fused = self.fuse(image.tokens, ids, mask)
+            feats.text_tokens, feats.text_embeds = text.tokens, text.embeds
             feats.tokens, feats.mask, feats.pooled = fused, mask, fused[:, 0]
         return feats
 

@@ -18,7 +18,7 @@ from transformers import (
     CLIPVisionConfig,
 )
 
-from vltasks.backbones.base import Backbone, Features, VLProcessor
+from vltasks.backbones.base import Backbone, Encoded, Features, VLProcessor
 from vltasks.backbones.fusion import FusionBlock
 
 FUSION_CONFIG = "vltasks_fusion.json"
@@ -27,6 +27,7 @@ FUSION_WEIGHTS = "vltasks_fusion.safetensors"
 
 class ClipBackbone(Backbone):
     family = "clip"
+    model_types = ("clip",)
     buildable = frozenset({"dual", "fusion"})  # fusion: a FusionBlock added when a head needs it
 
     def __init__(
@@ -54,30 +55,30 @@ class ClipBackbone(Backbone):
         self.capabilities = frozenset(caps)
 
     def forward(self, batch: dict[str, Any]) -> Features:
-        vis = self.model.vision_model(pixel_values=batch["pixel_values"])
-        txt = self.model.text_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        image = self.encode_image(batch["pixel_values"])
+        text = self.encode_text(batch["input_ids"], batch["attention_mask"])
         feats = Features(
-            image_embeds=self.model.visual_projection(vis.pooler_output),
-            text_embeds=self.model.text_projection(txt.pooler_output),
-            image_tokens=vis.last_hidden_state,
-            text_tokens=txt.last_hidden_state,
+            image_embeds=image.embeds,
+            text_embeds=text.embeds,
+            image_tokens=image.tokens,
+            text_tokens=text.tokens,
         )
         if self.fusion is not None:
             feats.tokens, feats.mask, feats.pooled = self.fusion(
-                txt.last_hidden_state, batch["attention_mask"], vis.last_hidden_state
+                text.tokens, batch["attention_mask"], image.tokens
             )
         return feats
 
     # -- parts, for two-stage retrieval (image features once, ITM on chosen pairs) ----------------
-    def dual_image(self, pixel_values: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_image(self, pixel_values: Tensor) -> Encoded:
         """(image embedding [B, E] for ITC, vision tokens [B, P, Dv] for fusion)."""
         vis = self.model.vision_model(pixel_values=pixel_values)
-        return self.model.visual_projection(vis.pooler_output), vis.last_hidden_state
+        return Encoded(self.model.visual_projection(vis.pooler_output), vis.last_hidden_state)
 
-    def dual_text(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Encoded:
         """(text embedding [B, E] for ITC, text tokens [B, T, Dt] for fusion)."""
         txt = self.model.text_model(input_ids=input_ids, attention_mask=attention_mask)
-        return self.model.text_projection(txt.pooler_output), txt.last_hidden_state
+        return Encoded(self.model.text_projection(txt.pooler_output), txt.last_hidden_state)
 
     def fuse_pairs(
         self, image_tokens: Tensor, text_tokens: Tensor, input_ids: Tensor, attention_mask: Tensor

@@ -16,6 +16,7 @@ _TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 class ViltBackbone(Backbone):
     family = "vilt"
+    model_types = ("vilt",)
     capabilities = frozenset({"fusion"})
     buildable = capabilities
 

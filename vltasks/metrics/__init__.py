@@ -8,10 +8,13 @@ from vltasks.metrics.caption import *  # noqa: F403
 from vltasks.metrics.caption import __all__ as _caption_all
 from vltasks.metrics.choice import EntailmentAccuracy, MultipleChoiceAccuracy, VCRAccuracy
 from vltasks.metrics.densecap import DenseCapMAP
+from vltasks.metrics.functional.qvhighlights import qvhighlights_eval
 from vltasks.metrics.grounding import GroundingAccuracy, MaskIoU
+from vltasks.metrics.highlight import HighlightDetectionMetrics
 from vltasks.metrics.ocr_vqa import ANLS, ExactMatch, RelaxedAccuracy, TokenF1
-from vltasks.metrics.retrieval import ImageTextRetrieval
-from vltasks.metrics.temporal import MomentRetrievalMetrics, TemporalGroundingRecall
+from vltasks.metrics.retrieval import ImageTextRetrieval, VideoTextRetrieval
+from vltasks.metrics.retrieval_rerank import RetrievalCache
+from vltasks.metrics.temporal import DiDeMoMoments, MomentRetrievalMetrics, TemporalGroundingRecall
 from vltasks.metrics.visdial import VisDialMetrics
 from vltasks.metrics.vqa import VQAAccuracy
 
@@ -19,17 +22,22 @@ __all__ = [
     *_caption_all,
     "ANLS",
     "DenseCapMAP",
+    "DiDeMoMoments",
     "EntailmentAccuracy",
     "ExactMatch",
     "GroundingAccuracy",
+    "HighlightDetectionMetrics",
     "ImageTextRetrieval",
     "MaskIoU",
     "MomentRetrievalMetrics",
     "MultipleChoiceAccuracy",
     "RelaxedAccuracy",
+    "RetrievalCache",
     "TemporalGroundingRecall",
     "TokenF1",
     "VCRAccuracy",
+    "VideoTextRetrieval",
     "VisDialMetrics",
     "VQAAccuracy",
+    "qvhighlights_eval",
 ]

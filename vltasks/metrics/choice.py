@@ -16,6 +16,7 @@ from vltasks.metrics.functional.choice import (
     vcr_from_hits,
     vcr_hits,
 )
+from vltasks.metrics.utilities import mean_or
 
 Ids = Sequence[int | str] | Tensor | None
 
@@ -56,7 +57,7 @@ class MultipleChoiceAccuracy(SampleMetric):
 
     def compute(self) -> Tensor:
         (hits,) = self._gathered("hits")
-        return hits.double().mean() if hits.numel() else torch.tensor(0.0, dtype=torch.float64)
+        return mean_or(hits)
 
 
 class EntailmentAccuracy(SampleMetric):

@@ -15,6 +15,7 @@ from vltasks.metrics.functional.grounding import (
     mask_intersection_union,
     mask_iou_from_counts,
 )
+from vltasks.metrics.utilities import mean_or
 
 
 class GroundingAccuracy(SampleMetric):
@@ -69,7 +70,7 @@ class GroundingAccuracy(SampleMetric):
     def compute(self) -> Tensor | dict[str, Tensor]:
         if self.groups is None:
             (hits,) = self._gathered("hits")
-            return hits.double().mean() if hits.numel() else torch.tensor(0.0, dtype=torch.float64)
+            return mean_or(hits)
         hits, group = self._gathered("hits", "group")
         return {
             name: hits[group == k].double().mean()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 
 from vltasks.metrics.base import SampleMetric
@@ -15,6 +14,7 @@ from vltasks.metrics.functional.ocr_vqa import (
     relaxed_accuracy_scores,
     token_f1_scores,
 )
+from vltasks.metrics.utilities import mean_or
 
 
 class _MeanScore(SampleMetric):
@@ -34,7 +34,7 @@ class _MeanScore(SampleMetric):
 
     def compute(self) -> Tensor:
         (scores,) = self._gathered("scores")
-        return scores.double().mean() if scores.numel() else torch.tensor(0.0, dtype=torch.float64)
+        return mean_or(scores)
 
 
 class ANLS(_MeanScore):

@@ -1,7 +1,8 @@
-"""TemporalGroundingRecall (Charades-STA) and MomentRetrievalMetrics (QVHighlights) as Metrics.
+"""TemporalGroundingRecall (Charades-STA), MomentRetrievalMetrics (QVHighlights) and DiDeMoMoments
+(DiDeMo) as Metrics.
 
-Both keep per-query values only (best IoU among the top-n; per-query AP and R1 IoU), so the
-result under DDP equals the single-process one.
+All keep per-query values only (best IoU among the top-n; per-query AP and R1 IoU; mean rank and
+IoU of the best 3 annotators), so the result under DDP equals the single-process one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from vltasks.metrics.base import SampleMetric
 from vltasks.metrics.functional.temporal import (
     BUCKETS,
     MR_THRESHOLDS,
+    didemo_metrics_from_scores,
+    didemo_query_scores,
     moment_metrics_from_scores,
     query_moment_scores,
     recall_from_best,
@@ -78,3 +81,35 @@ class MomentRetrievalMetrics(SampleMetric):
         return moment_metrics_from_scores(
             ap.reshape(-1, n, len(MR_THRESHOLDS)).double(), r1.reshape(-1, n).double()
         )
+
+
+class DiDeMoMoments(SampleMetric):
+    """DiDeMo {"R@1", "R@5", "mIoU"} as LocalizingMoments' `eval_predictions`: per query the mean of
+    the 3 best ranks and, separately, of the 3 best top-1 IoUs over the annotators' moments.
+
+    `update(ranked_moments, gt_moments, ids=None)`: per query the (start_seg, end_seg) moments best
+    first (all 21, or at least every annotated one) and the annotators' moments (inclusive segment
+    indices). `didemo_rank_moments` turns scores over `DIDEMO_MOMENTS` into that ranking.
+    """
+
+    def __init__(self, ks: Sequence[int] = (1, 5), best_of: int = 3, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ks, self.best_of = tuple(ks), best_of
+        self._add_sample_state("rank")
+        self._add_sample_state("iou")
+
+    def update(
+        self,
+        ranked_moments: Sequence[Sequence[Sequence[int]]] | Tensor,
+        gt_moments: Sequence[Sequence[Sequence[int]]] | Tensor,
+        ids: Ids = None,
+    ) -> None:
+        if len(ranked_moments) != len(gt_moments):
+            raise ValueError("ranked_moments and gt_moments need one entry per query")
+        pairs = [didemo_query_scores(r, g, self.best_of) for r, g in zip(ranked_moments, gt_moments)]
+        rank = torch.tensor([r for r, _ in pairs], dtype=torch.float64)
+        self._append(ids, rank=rank, iou=torch.tensor([i for _, i in pairs], dtype=torch.float64))
+
+    def compute(self) -> dict[str, Tensor]:
+        rank, iou = self._gathered("rank", "iou")
+        return didemo_metrics_from_scores(rank, iou, self.ks)

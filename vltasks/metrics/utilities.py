@@ -62,3 +62,14 @@ def keep_indices(ids: Tensor) -> Tensor:
     with_id = torch.nonzero(~no_id).flatten()
     kept = with_id[first_occurrence(ids[with_id])]
     return torch.sort(torch.cat([kept, torch.nonzero(no_id).flatten()])).values
+
+
+def mean_or(values: Tensor, empty: float = 0.0) -> Tensor:
+    """Float64 mean of `values`, or `empty` when there is nothing to average.
+
+    torch's mean of an empty tensor is a silent NaN; each metric says instead what an empty set is
+    worth: 0.0 for an overall score, NaN for a breakdown with no sample (as the official scripts do).
+    """
+    if values.numel() == 0:
+        return torch.tensor(empty, dtype=torch.float64, device=values.device)
+    return values.double().mean()

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from vltasks.metrics.base import SampleMetric
 from vltasks.metrics.functional.vqa import PROTOCOLS, vqa_scores
+from vltasks.metrics.utilities import mean_or
 
 ANSWER_TYPES = ("yes/no", "number", "other")
 _TYPE_CODE = {name: i for i, name in enumerate(ANSWER_TYPES)}
@@ -61,12 +62,10 @@ class VQAAccuracy(SampleMetric):
 
     def compute(self) -> Tensor | dict[str, Tensor]:
         scores, types = self._gathered("scores", "types")
-        overall = scores.double().mean() if scores.numel() else torch.tensor(0.0, dtype=torch.float64)
+        overall = mean_or(scores)
         if not self.by_answer_type:
             return overall
         out = {"overall": overall}
-        nan = torch.tensor(float("nan"), dtype=torch.float64)
         for name, code in _TYPE_CODE.items():
-            sel = scores[types == code]
-            out[name] = sel.double().mean() if sel.numel() else nan
+            out[name] = mean_or(scores[types == code], empty=float("nan"))
         return out

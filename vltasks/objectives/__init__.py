@@ -15,17 +15,20 @@ from vltasks.objectives.masked_region import (
 )
 from vltasks.objectives.matching import itm_loss, sample_itm_hard_negatives
 from vltasks.objectives.prefix_lm import prefix_lm_loss
+from vltasks.objectives.set_matching import hungarian_match, match_sets
 
 __all__ = [
     "IGNORE_INDEX",
     "LearnableTemperature",
     "apply_region_mask",
     "gather_with_grad",
+    "hungarian_match",
     "itc_loss",
     "itm_loss",
     "mask_patches",
     "mask_regions",
     "mask_tokens",
+    "match_sets",
     "mlm_loss",
     "mrc_ce_loss",
     "mrc_kl_loss",

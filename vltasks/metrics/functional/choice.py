@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from vltasks.metrics.utilities import mean_or
+
 # ALBEF / BLIP label order for SNLI-VE; pass your own `class_names` if your labels differ.
 ENTAILMENT_CLASSES = ("contradiction", "neutral", "entailment")
 
@@ -15,10 +17,6 @@ def _choice(x: Tensor) -> Tensor:
     """Logits / scores [N, C] -> argmax; already-chosen indices [N] pass through."""
     x = torch.as_tensor(x)
     return x.argmax(-1) if x.ndim == 2 else x.long().reshape(-1)
-
-
-def _mean(hits: Tensor) -> Tensor:
-    return hits.double().mean() if hits.numel() else torch.tensor(0.0, dtype=torch.float64)
 
 
 def vcr_hits(
@@ -36,7 +34,7 @@ def vcr_hits(
 
 
 def vcr_from_hits(hits: Tensor) -> dict[str, Tensor]:
-    return {"q2a": _mean(hits[:, 0]), "qa2r": _mean(hits[:, 1]), "q2ar": _mean(hits[:, 0] & hits[:, 1])}
+    return {"q2a": mean_or(hits[:, 0]), "qa2r": mean_or(hits[:, 1]), "q2ar": mean_or(hits[:, 0] & hits[:, 1])}
 
 
 def vcr_accuracy(
@@ -63,19 +61,16 @@ def multiple_choice_hits(preds: Tensor | Sequence[str], targets: Tensor | Sequen
 
 def multiple_choice_accuracy(preds: Tensor | Sequence[str], targets: Tensor | Sequence[str]) -> Tensor:
     """Visual7W multiple choice: fraction of questions whose chosen candidate is the right one."""
-    return _mean(multiple_choice_hits(preds, targets))
+    return mean_or(multiple_choice_hits(preds, targets))
 
 
 def entailment_from_labels(
     pred: Tensor, target: Tensor, class_names: Sequence[str] = ENTAILMENT_CLASSES
 ) -> dict[str, Tensor]:
     """Overall accuracy and the accuracy within each GT class (NaN for a class with no samples)."""
-    out = {"accuracy": _mean(pred == target)}
+    out = {"accuracy": mean_or(pred == target)}
     for c, name in enumerate(class_names):
-        sel = target == c
-        out[name] = (
-            _mean(pred[sel] == c) if bool(sel.any()) else torch.tensor(float("nan"), dtype=torch.float64)
-        )
+        out[name] = mean_or(pred[target == c] == c, empty=float("nan"))
     return out
 
 

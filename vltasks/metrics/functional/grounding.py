@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from vltasks.metrics.utilities import mean_or
+
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 MASK_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -73,7 +75,7 @@ def grounding_accuracy(
 ) -> Tensor:
     """Acc@threshold: the fraction of expressions whose predicted box overlaps the GT enough."""
     hits = grounding_correct(pred_boxes, gt_boxes, iou_threshold, box_format, protocol)
-    return hits.double().mean() if hits.numel() else torch.tensor(0.0, dtype=torch.float64)
+    return mean_or(hits)
 
 
 def mask_intersection_union(
@@ -99,11 +101,11 @@ def mask_iou_from_counts(
     iou = torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(union))
     nan = torch.tensor(float("nan"), dtype=torch.float64, device=inter.device)
     out = {
-        "mIoU": iou.mean() if iou.numel() else nan,
+        "mIoU": mean_or(iou, float("nan")),
         "oIoU": inter.sum() / union.sum() if float(union.sum()) > 0 else nan,
     }
     for t in thresholds:
-        out[f"prec@{t}"] = (iou >= t).double().mean() if iou.numel() else nan
+        out[f"prec@{t}"] = mean_or(iou >= t, float("nan"))
     return out
 
 

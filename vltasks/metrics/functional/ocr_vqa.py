@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from vltasks.metrics.utilities import mean_or
+
 Answers = Sequence[str] | Sequence[Sequence[str]]
 
 
@@ -61,7 +63,7 @@ def anls_scores(preds: Sequence[str], answers: Answers, threshold: float = 0.5) 
 
 def anls(preds: Sequence[str], answers: Answers, threshold: float = 0.5) -> Tensor:
     """Mean ANLS; `answers` holds one GT string or a list of GT strings per question."""
-    return _mean(anls_scores(preds, answers, threshold))
+    return mean_or(anls_scores(preds, answers, threshold))
 
 
 def normalize_squad(text: str) -> str:
@@ -97,12 +99,12 @@ def token_f1_scores(preds: Sequence[str], answers: Answers) -> Tensor:
 
 def exact_match(preds: Sequence[str], answers: Answers) -> Tensor:
     """SQuAD exact match (max over GT answers) after SQuAD normalization."""
-    return _mean(exact_match_scores(preds, answers))
+    return mean_or(exact_match_scores(preds, answers))
 
 
 def token_f1(preds: Sequence[str], answers: Answers) -> Tensor:
     """SQuAD token-overlap F1 (max over GT answers) after SQuAD normalization."""
-    return _mean(token_f1_scores(preds, answers))
+    return mean_or(token_f1_scores(preds, answers))
 
 
 def _to_float(text: str) -> float | None:
@@ -129,8 +131,4 @@ def relaxed_accuracy_scores(preds: Sequence[str], targets: Answers, tolerance: f
 
 def relaxed_accuracy(preds: Sequence[str], targets: Answers, tolerance: float = 0.05) -> Tensor:
     """ChartQA relaxed accuracy (a list of targets per question scores the best one)."""
-    return _mean(relaxed_accuracy_scores(preds, targets, tolerance))
-
-
-def _mean(scores: Tensor) -> Tensor:
-    return scores.mean() if scores.numel() else torch.tensor(0.0, dtype=torch.float64)
+    return mean_or(relaxed_accuracy_scores(preds, targets, tolerance))

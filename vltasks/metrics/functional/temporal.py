@@ -7,6 +7,11 @@
   >= against the GT window that best overlaps the first prediction; GT-length buckets
   short (0, 10], middle (10, 30], long (30, 150] and full (all windows). Fractions, not percents:
   the official script prints 100x rounded to 2 decimals.
+- `didemo_moment_metrics`: DiDeMo (Hendricks et al. 2017, LocalizingMoments `utils/eval.py`): 6
+  five-second segments, 21 moments (start <= end, inclusive segment indices, IoU with +1); per
+  query the mean of the 3 best (smallest) ranks of the annotators' moments in the ranked list and
+  the mean of the 3 best IoUs of the top-1 moment with them, chosen independently; R@k counts a
+  query whose mean rank is <= k, so R@1 needs 3 annotators on the top-1 moment.
 """
 
 from __future__ import annotations
@@ -123,17 +128,28 @@ def query_moment_scores(
     return ap, r1
 
 
+def moment_threshold_tables(ap: Tensor, r1: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+    """ap [N, buckets, 10], r1 [N, buckets] (NaN = not in bucket) -> per bucket the mAP and the R1 at
+    each of MR_THRESHOLDS [10] each, over the queries with a GT window in that bucket (NaN if none,
+    as the official script gives)."""
+    thresholds = torch.tensor(MR_THRESHOLDS, dtype=torch.float64, device=r1.device)
+    tables = {}
+    for b, name in enumerate(BUCKETS):
+        valid = ~torch.isnan(r1[:, b])
+        recall = (r1[valid, b][:, None] >= thresholds[None, :]).double().mean(0)
+        tables[name] = (ap[valid, b].double().mean(0), recall)
+    return tables
+
+
 def moment_metrics_from_scores(ap: Tensor, r1: Tensor) -> dict[str, Tensor]:
     """ap [N, buckets, 10], r1 [N, buckets] (NaN = not in bucket) -> Moment-DETR keys (fractions)."""
     out: dict[str, Tensor] = {}
-    for b, name in enumerate(BUCKETS):
-        valid = ~torch.isnan(r1[:, b])
-        per_thr = ap[valid, b].mean(0)  # NaN for an empty bucket, as the official script gives
+    for name, (per_thr, recall) in moment_threshold_tables(ap, r1).items():
         out[f"MR-{name}-mAP"] = per_thr.mean()
         out[f"MR-{name}-mAP@0.5"] = per_thr[MR_THRESHOLDS.index(0.5)]
         out[f"MR-{name}-mAP@0.75"] = per_thr[MR_THRESHOLDS.index(0.75)]
         for m in (0.5, 0.7):
-            out[f"MR-{name}-R1@{m}"] = (r1[valid, b] >= m).double().mean()
+            out[f"MR-{name}-R1@{m}"] = recall[MR_THRESHOLDS.index(m)]
     return out
 
 
@@ -151,3 +167,79 @@ def moment_retrieval_metrics(
     if not pairs:
         raise ValueError("no queries")
     return moment_metrics_from_scores(torch.stack([a for a, _ in pairs]), torch.stack([r for _, r in pairs]))
+
+
+DIDEMO_SEGMENTS = 6
+# The 21 DiDeMo moments (start, end), inclusive segment indices, in a fixed order.
+DIDEMO_MOMENTS: tuple[tuple[int, int], ...] = tuple(
+    (s, e) for s in range(DIDEMO_SEGMENTS) for e in range(s, DIDEMO_SEGMENTS)
+)
+
+
+def _moment_pairs(moments: Sequence[Sequence[int]] | Tensor) -> list[tuple[int, int]]:
+    rows = moments.tolist() if isinstance(moments, Tensor) else moments
+    if any(len(m) != 2 for m in rows):
+        raise ValueError(f"moments are (start_segment, end_segment) pairs: {rows}")
+    return [(int(m[0]), int(m[1])) for m in rows]
+
+
+def didemo_iou(pred: Sequence[int], gt: Sequence[int]) -> float:
+    """IoU of two moments given by inclusive segment indices (hence the +1)."""
+    inter = max(0, min(pred[1], gt[1]) + 1 - max(pred[0], gt[0]))
+    return inter / (max(pred[1], gt[1]) + 1 - min(pred[0], gt[0]))
+
+
+def didemo_query_scores(
+    ranked_moments: Sequence[Sequence[int]] | Tensor,
+    gt_moments: Sequence[Sequence[int]] | Tensor,
+    best_of: int = 3,
+) -> tuple[float, float]:
+    """(mean rank, mean IoU) of one query: the `best_of` smallest 1-based ranks of the annotators'
+    moments in the ranked list, and the `best_of` largest IoUs of the top-1 moment with them.
+
+    Every annotated moment must be in the ranked list (the official script ranks all 21)."""
+    ranked, gts = _moment_pairs(ranked_moments), _moment_pairs(gt_moments)
+    if not ranked or not gts:
+        raise ValueError("every query needs a ranked moment and at least one annotated moment")
+    position = {}
+    for i, m in enumerate(ranked):
+        position.setdefault(m, i + 1)  # list.index: the first occurrence
+    missing = [g for g in gts if g not in position]
+    if missing:
+        raise ValueError(f"annotated moments {missing} are not in the ranked list")
+    ranks = sorted(float(position[g]) for g in gts)[:best_of]
+    ious = sorted(didemo_iou(ranked[0], g) for g in gts)[-best_of:]
+    return sum(ranks) / len(ranks), sum(ious) / len(ious)
+
+
+def didemo_metrics_from_scores(rank: Tensor, iou: Tensor, ks: Sequence[int] = (1, 5)) -> dict[str, Tensor]:
+    """Per-query mean rank and mean IoU [N] -> {"R@1", "R@5", "mIoU"} (fractions)."""
+    out = {f"R@{k}": (rank.double() <= k).double().mean() for k in ks}
+    out["mIoU"] = iou.double().mean()
+    return out
+
+
+def didemo_moment_metrics(
+    ranked_moments: Sequence[Sequence[Sequence[int]]] | Tensor,
+    gt_moments: Sequence[Sequence[Sequence[int]]] | Tensor,
+    ks: Sequence[int] = (1, 5),
+    best_of: int = 3,
+) -> dict[str, Tensor]:
+    """DiDeMo R@1, R@5 and mIoU: per query a ranked list of (start_seg, end_seg) moments (usually all
+    21, best first) and the annotators' moments (4 per query in DiDeMo, a few have more)."""
+    if len(ranked_moments) != len(gt_moments):
+        raise ValueError("ranked_moments and gt_moments need one entry per query")
+    if not len(ranked_moments):
+        raise ValueError("no queries")
+    pairs = [didemo_query_scores(r, g, best_of) for r, g in zip(ranked_moments, gt_moments)]
+    rank = torch.tensor([r for r, _ in pairs], dtype=torch.float64)
+    return didemo_metrics_from_scores(rank, torch.tensor([i for _, i in pairs], dtype=torch.float64), ks)
+
+
+def didemo_rank_moments(scores: Tensor) -> Tensor:
+    """[N, 21] scores over DIDEMO_MOMENTS -> [N, 21, 2] moments best first (ties: DIDEMO_MOMENTS order)."""
+    scores = torch.as_tensor(scores)
+    if scores.ndim != 2 or scores.shape[1] != len(DIDEMO_MOMENTS):
+        raise ValueError(f"need scores [N, {len(DIDEMO_MOMENTS)}]: {tuple(scores.shape)}")
+    order = torch.argsort(scores, dim=1, descending=True, stable=True)
+    return torch.tensor(DIDEMO_MOMENTS, dtype=torch.long, device=scores.device)[order]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from vltasks.metrics.utilities import mean_or
+
 SPARSE_KEYS = ("r@1", "r@5", "r@10", "mean_rank", "mrr")
 
 
@@ -56,8 +58,7 @@ def sparse_from_ranks(ranks: Tensor) -> dict[str, Tensor]:
 
 def ndcg_from_values(ndcg: Tensor) -> Tensor:
     """Mean over the questions that have dense annotations."""
-    valid = ~torch.isnan(ndcg)
-    return ndcg[valid].mean() if bool(valid.any()) else torch.tensor(float("nan"), dtype=torch.float64)
+    return mean_or(ndcg[~torch.isnan(ndcg)], empty=float("nan"))
 
 
 def visdial_metrics(scores: Tensor, gt_index: Tensor, relevance: Tensor | None = None) -> dict[str, Tensor]:

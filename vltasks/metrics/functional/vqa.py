@@ -25,6 +25,8 @@ from itertools import chain
 import torch
 from torch import Tensor
 
+from vltasks.metrics.utilities import mean_or
+
 PROTOCOLS = ("vqav2", "lavis", "evalai")
 
 # The official contractions map (2021 version, ASCII apostrophes), written as key=value pairs.
@@ -176,5 +178,4 @@ def vqa_scores(preds: Sequence[str], answers: Sequence[Sequence[str]], protocol:
 
 def vqa_accuracy(preds: Sequence[str], answers: Sequence[Sequence[str]], protocol: str = "vqav2") -> Tensor:
     """Mean VQA accuracy in [0, 1] (the official script prints 100x this, rounded to 2 decimals)."""
-    scores = vqa_scores(preds, answers, protocol)
-    return scores.mean() if scores.numel() else torch.tensor(0.0, dtype=torch.float64)
+    return mean_or(vqa_scores(preds, answers, protocol))

@@ -1,0 +1,92 @@
+"""The batch contract between the readers' collates and the heads, in one place.
+
+A batch is a dict that a reader's collate builds from samples (datamodules/):
+
+- ``sample_id``: ``list[str]``, one per sample; it names predictions and de-duplicates metrics.
+- Backbone inputs, made by the collate with the backbone's processor (heads never tokenize):
+  ``pixel_values`` [B, 3, H, W] (+ ``pixel_mask``) and one text per sample as
+  ``input_ids`` / ``attention_mask`` / ``token_type_ids`` [B, L].
+- Candidates (multiple choice): ``<group>_inputs``, a dict of the same text keys shaped
+  [B, K, L], or [B, A, K, L] when each of A contexts has K candidates (VCR's test rationales).
+  The candidates of a sample are a dimension of the tensor, never a reshape the head must guess.
+- ``targets``: present if and only if the batch is labelled (``is_labelled``); the collate sets it
+  only when every sample of the batch carries ground truth. Its form is the head's: class indices,
+  soft scores, boxes, token labels (-100 where not scored), or one ``Instances`` per sample for set
+  prediction (boxes with captions, spans with saliency), as DETR and detectron2 keep targets.
+- Everything else is per-sample bookkeeping named by the dataset's own fields (``question_id``,
+  ``image_path``, ``captions``...), read by ``predict``, the metrics and the example images.
+
+Images and texts that fail to load are not in the batch: under ``data.on_bad_sample=skip`` the
+collate leaves them out and lists them as ``failed`` (sample id, message), which the DataModule
+reports and removes before the batch reaches a head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+IMAGE_KEYS = ("pixel_values", "pixel_mask")
+FAILED = "failed"
+
+
+def is_labelled(batch: Mapping[str, Any]) -> bool:
+    """The one rule for "does this batch carry ground truth?": it has ``targets``."""
+    return batch.get("targets") is not None
+
+
+def batch_size(batch: Mapping[str, Any]) -> int:
+    return len(batch["sample_id"])
+
+
+class Instances:
+    """One sample's set of targets (or predictions): fields that all have one row per instance.
+
+    ``Instances(boxes=Tensor[N, 4], captions=[...])``; tensors move with ``.to(device)``, which
+    Lightning calls when it moves a batch, lists ride along. An empty set is ``len() == 0``.
+    """
+
+    def __init__(self, **fields: Any) -> None:
+        self._fields: dict[str, Any] = {}
+        for name, value in fields.items():
+            self.set(name, value)
+
+    def set(self, name: str, value: Any) -> None:
+        n = len(value)
+        if self._fields and n != len(self):
+            raise ValueError(f"Instances: field {name!r} has {n} rows, the others {len(self)}")
+        self._fields[name] = value
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("_fields", {})
+        if name in fields:
+            return fields[name]
+        raise AttributeError(f"Instances has no field {name!r} (fields: {sorted(fields)})")
+
+    def __len__(self) -> int:
+        return len(next(iter(self._fields.values()))) if self._fields else 0
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def to(self, *args: Any, **kwargs: Any) -> Instances:
+        return Instances(
+            **{k: v.to(*args, **kwargs) if isinstance(v, Tensor) else v for k, v in self._fields.items()}
+        )
+
+    def __repr__(self) -> str:
+        shapes = {k: tuple(v.shape) if isinstance(v, Tensor) else len(v) for k, v in self._fields.items()}
+        return f"Instances({len(self)}: {shapes})"
+
+
+def flatten_candidates(inputs: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], torch.Size]:
+    """[B, ..., L] candidate text tensors -> rows [R, L], and the leading shape [B, ...] to restore."""
+    lead = next(iter(inputs.values())).shape[:-1]
+    return {k: v.reshape(-1, v.shape[-1]) for k, v in inputs.items()}, lead

@@ -10,8 +10,10 @@ sample loads, in the loader's workers (datamodules/media.py): the same named err
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import pickle
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch.utils.data import Dataset
 from vltasks.datamodules.media import DEFAULT_MAX_PIXELS, BadSampleError, ImageLoader, SampleDataset
+from vltasks.datamodules.video import clip_inputs
 
 from vltasks.registry import Registry
 
@@ -73,6 +76,27 @@ def load_json(path: Path) -> Any:
         raise BadSampleError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from e
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Refuses every global lookup, so only dicts, lists, tuples, str, bytes, numbers come out."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain data is allowed")
+
+
+def load_plain_pickle(path: Path) -> Any:
+    """Unpickle a data file without running code from it; errors name the file."""
+    with path.open("rb") as f:  # an unreadable file says so itself
+        data = f.read()
+    try:
+        return _PlainUnpickler(io.BytesIO(data), encoding="utf-8").load()
+    except UnicodeDecodeError as e:  # a Python 2 str is decoded as UTF-8, as refer's files are
+        raise BadSampleError(
+            f"{path}: a text in the pickle is not UTF-8 ({e.reason} at byte {e.start} of {e.object[:40]!r})"
+        ) from e
+    except Exception as e:  # a corrupt pickle fails in many ways (AttributeError, TypeError, ...)
+        raise BadSampleError(f"{path}: not a plain-data pickle ({type(e).__name__}: {e})") from e
+
+
 def jsonl_records(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) of each non-blank line; a line that is not JSON (or not UTF-8)
     is reported with its number and skipped."""
@@ -98,6 +122,15 @@ class Collator:
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:  # pragma: no cover
         raise NotImplementedError
 
+    def visual(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the backbone sees of each sample, and what names it: ``pixel_values`` (+ the image
+        paths), or a clip's ``video`` / ``video_features`` (+ the video ids and paths)."""
+        if "image" in samples[0]:
+            batch = self.processor.images([s["image"] for s in samples])
+            return self.copy(batch, samples, lists=("image_path",))
+        names = tuple(k for k in ("video_id", "video_path") if k in samples[0])
+        return self.copy(clip_inputs(self.processor, samples), samples, lists=names)
+
     @staticmethod
     def copy(
         batch: dict[str, Any],
@@ -122,6 +155,7 @@ class TaskData:
     # evaluated now when a checkpoint is loaded, instead of the data it was fit on
     eval_data_args: ClassVar[tuple[str, ...]] = ()
     collator: ClassVar[type[Collator]] = Collator  # each format's batch maker
+    needs: ClassVar[frozenset[str]] = frozenset()  # backbone capabilities its samples need ("video")
 
     def __init__(
         self,
@@ -178,8 +212,9 @@ class TaskData:
         """Training text, for tiny backbones that train their tokenizer on it."""
         raise NotImplementedError
 
-    def dataset(self, samples: list[dict[str, Any]]) -> Dataset:
-        """Samples whose image is decoded and checked when the loader asks for them."""
+    def dataset(self, samples: list[dict[str, Any]], train: bool = False) -> Dataset:
+        """Samples whose image is decoded and checked when the loader asks for them (``train``:
+        for readers that sample differently in training, such as a clip's frames)."""
         return SampleDataset(samples, ImageLoader(self.max_image_pixels))
 
     def collate(self, processor: Any, args: dict[str, Any]) -> Collator:

@@ -1,18 +1,34 @@
-"""One LightningDataModule for one or many tasks; exact (unpadded) evaluation under DDP."""
+"""One LightningDataModule for one or many tasks: exact (unpadded) evaluation under DDP, per-step task
+sampling that every rank agrees on, and training data whose position and randomness a checkpoint restores.
+
+Training (docs/design-notes.md, 43-45): each task's samples are shuffled per *pass* (seed +
+pass, as `DistributedSampler`), rank r of W takes every W-th one, so with a per-process batch of B / W
+the W ranks' step k together hold the samples of the 1-process step k with batch B. A `TaskSchedule`
+says which tasks train in each step (all, round robin, or drawn by dataset size or a temperature), as a
+function of the seed, the epoch and the step only: every rank draws the same. Each task's loader cycles
+through its passes on its own, so an epoch is a step count, and the position of every task at any
+(epoch, step) follows from the schedule; `MultitaskLoader.state_dict` therefore holds only the epoch
+and the steps trained, and a resumed run starts each task's sampler where it stood, without reading a
+sample twice. Each sample's RNGs (python, numpy, torch) are seeded from (seed, pass, index) while it
+loads, so frame sampling and augmentation do not depend on the worker, the worker count or a restart.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.distributed as dist
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import CombinedLoader
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 from vltasks.datamodules.base import BadSampleError, TaskData
 from vltasks.datamodules.media import CollateLoaded
 
@@ -22,6 +38,8 @@ if TYPE_CHECKING:
     from vltasks.config import DataSpec
 
 log = logging.getLogger(__name__)
+
+SAMPLINGS = ("all", "round_robin", "proportional", "temperature")
 
 
 class UnrepeatedDistributedSampler(Sampler[int]):
@@ -41,6 +59,197 @@ class UnrepeatedDistributedSampler(Sampler[int]):
         return max(0, math.ceil((self.n - self.rank) / self.num_replicas))
 
 
+class TrainSampler(Sampler[tuple[int, int]]):
+    """One rank's shard of one pass over a task's training samples, from any position in it.
+
+    The pass's order is ``randperm(n)`` seeded with ``seed + pass`` (DistributedSampler's rule, for any
+    world size), padded by wrapping to a multiple of W; rank r takes every W-th index from r. It yields
+    ``(pass, index)`` so that `SeededSamples` can seed the sample's randomness from both."""
+
+    def __init__(self, n: int, num_replicas: int = 1, rank: int = 0, seed: int = 0) -> None:
+        if n < 1:
+            raise ValueError("a training split needs at least one sample")
+        self.n, self.num_replicas, self.rank, self.seed = n, num_replicas, rank, seed
+        self.pass_, self.start = 0, 0
+
+    @property
+    def shard_len(self) -> int:
+        return math.ceil(self.n / self.num_replicas)
+
+    def set_position(self, pass_: int, start: int) -> None:
+        """The next iteration is pass ``pass_`` from its ``start``-th sample of this rank's shard."""
+        self.pass_, self.start = int(pass_), int(start)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        g = torch.Generator().manual_seed(self.seed + self.pass_)
+        order = torch.randperm(self.n, generator=g).tolist()
+        total = self.shard_len * self.num_replicas
+        order = (order * math.ceil(total / self.n))[:total]  # pad by wrapping, as DistributedSampler
+        shard = order[self.rank : total : self.num_replicas]
+        return ((self.pass_, i) for i in shard[self.start :])
+
+    def __len__(self) -> int:
+        return self.shard_len - self.start
+
+
+def sample_seed(seed: int, pass_: int, index: int) -> int:
+    """A 32-bit seed per (run seed, pass, sample), the same in every process."""
+    return int(np.random.SeedSequence([seed, pass_, index]).generate_state(1)[0])
+
+
+class SeededSamples(Dataset):
+    """A training dataset whose sample ``i`` of pass ``p`` loads with python's, numpy's and torch's RNGs
+    seeded from (seed, p, i), so its random choices (a clip's frames) are the same in any worker, with
+    any number of workers, and after a restart. In the main process (no workers) the RNG states are
+    put back afterwards: the model's own randomness (dropout) must not depend on the data."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        pass_, index = key
+        seed = sample_seed(self.seed, pass_, index)
+        if torch.utils.data.get_worker_info() is not None:  # a worker's RNGs serve its samples only
+            _seed_all(seed)
+            return self.dataset[index]
+        saved = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        try:
+            _seed_all(seed)
+            return self.dataset[index]
+        finally:
+            torch.set_rng_state(saved[0])
+            np.random.set_state(saved[1])
+            random.setstate(saved[2])
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.random.default_generator.manual_seed(seed)  # CPU only: CUDA generators are left alone
+
+
+class TaskSchedule:
+    """Which tasks train in each step of each epoch: a function of the seed, the epoch and the step.
+
+    ``all``: every task in every step (the longest task sets the epoch; shorter ones cycle).
+    ``round_robin``: one task per step, in turn. ``proportional``: one task per step, drawn with
+    probability proportional to its training set size; ``temperature``: to size ** (1 / T) (T = 1 is
+    proportional, large T uniform). Draws come from a generator seeded by the seed and the epoch, never
+    from the rank, so under DDP every process trains the same task in a step (the same graph)."""
+
+    def __init__(
+        self,
+        sizes: dict[str, int],
+        batches: dict[str, int],
+        sampling: str = "all",
+        temperature: float = 2.0,
+        steps_per_epoch: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        """``sizes``: training samples per task (the whole split); ``batches``: batches in one pass of
+        a task's loader on one rank (the same on every rank)."""
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"multitask.sampling must be one of {SAMPLINGS}, got {sampling!r}")
+        self.tasks = list(sizes)
+        self.sizes, self.batches, self.sampling, self.seed = sizes, batches, sampling, seed
+        weights = [float(sizes[t]) for t in self.tasks]
+        if sampling == "temperature":
+            weights = [w ** (1.0 / temperature) for w in weights]
+        if sampling == "round_robin":
+            weights = [1.0] * len(self.tasks)
+        total = sum(weights)
+        self.probabilities = {t: w / total for t, w in zip(self.tasks, weights)}
+        default = max(batches.values()) if sampling == "all" else sum(batches[t] for t in self.tasks)
+        self.steps = int(steps_per_epoch or default)
+        self._counts: list[dict[str, int]] = []  # batches of each task drawn in epoch e
+
+    def epoch(self, e: int) -> list[tuple[str, ...]]:
+        """The tasks of each step of epoch ``e``."""
+        if self.sampling == "all" or len(self.tasks) == 1:
+            return [tuple(self.tasks)] * self.steps
+        if self.sampling == "round_robin":
+            k = len(self.tasks)
+            return [(self.tasks[(e * self.steps + s) % k],) for s in range(self.steps)]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + e)
+        probs = torch.tensor([self.probabilities[t] for t in self.tasks], dtype=torch.float64)
+        draws = torch.multinomial(probs, self.steps, replacement=True, generator=g).tolist()
+        return [(self.tasks[i],) for i in draws]
+
+    def position(self, e: int, step: int) -> dict[str, int]:
+        """Batches each task has given before step ``step`` of epoch ``e`` (its loader's position)."""
+        while len(self._counts) < e:
+            counts = dict.fromkeys(self.tasks, 0)
+            for chosen in self.epoch(len(self._counts)):
+                for t in chosen:
+                    counts[t] += 1
+            self._counts.append(counts)
+        pos = {t: sum(c[t] for c in self._counts[:e]) for t in self.tasks}
+        for chosen in self.epoch(e)[:step]:
+            for t in chosen:
+                pos[t] += 1
+        return pos
+
+
+class MultitaskLoader:
+    """The training iterable: per step, a batch of each task the schedule picks (``{task: batch}``).
+
+    Each task's loader cycles on its own (a finished pass starts the next, reshuffled), so where every
+    task stands at (epoch, step) follows from the schedule. An iteration starts at step 0 of the
+    Trainer's current epoch, or, the first time after a resume, where the checkpoint left off
+    (``resume()``: epoch, step, whether that epoch was done); the DataModule keeps that position in
+    checkpoints. ``state_dict`` exists so that Lightning counts the loader as resumable."""
+
+    def __init__(
+        self,
+        loaders: dict[str, DataLoader],
+        schedule: TaskSchedule,
+        epoch: Callable[[], int],
+        resume: Callable[[], tuple[int, int, bool] | None],
+    ) -> None:
+        self.loaders, self.schedule = loaders, schedule
+        self._epoch, self._resume = epoch, resume
+
+    def __len__(self) -> int:
+        return self.schedule.steps
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}  # the position is in the DataModule's state (restored before any loader exists)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._steps()
+
+    def _steps(self) -> Iterator[dict[str, Any]]:
+        # decided at the first batch, not at iter(): Lightning may iter() a loader only to check it
+        resume = self._resume()
+        epoch, start = self._epoch(), 0
+        if resume is not None:
+            epoch, start, done = resume
+            epoch, start = (epoch + 1, 0) if done else (epoch, start)
+        given = self.schedule.position(epoch, start)
+        iterators: dict[str, Iterator[Any]] = {}
+        for chosen in self.schedule.epoch(epoch)[start:]:
+            batch = {}
+            for task in chosen:
+                if task not in iterators or given[task] % self.schedule.batches[task] == 0:
+                    iterators[task] = self._open(task, given[task])
+                batch[task] = next(iterators[task])
+                given[task] += 1
+            yield batch
+
+    def _open(self, task: str, given: int) -> Iterator[Any]:
+        loader = self.loaders[task]
+        per_pass = self.schedule.batches[task]
+        sampler: TrainSampler = loader.sampler  # type: ignore[assignment]
+        sampler.set_position(given // per_pass, (given % per_pass) * int(loader.batch_size or 1))
+        return iter(loader)
+
+
 def _world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size(), dist.get_rank()
@@ -48,7 +257,8 @@ def _world() -> tuple[int, int]:
 
 
 class VLDataModule(L.LightningDataModule):
-    """Train: one loader per task cycled together (max_size_cycle). Eval: one loader per task.
+    """Train: a `MultitaskLoader` over one loader per task (``sampling`` picks the tasks of each step).
+    Eval: one loader per task, sharded without repeats.
 
     Samples whose media fail to load come out of the collate as ``failed`` (datamodules/media.py);
     before a batch reaches the model, ``data.on_bad_sample=error`` raises the first one's named
@@ -64,15 +274,19 @@ class VLDataModule(L.LightningDataModule):
         specs: dict[str, DataSpec],
         seed: int = 0,
         prepare: Callable[[], None] | None = None,
+        sampling: dict[str, Any] | None = None,
     ) -> None:
         """``specs[task]``: the task's resolved data settings (batch sizes, workers, bad-sample policy);
         ``collate_args[task]``: what its head asks of the collate (``Head.collate_args``);
-        ``prepare``: what `prepare_data` runs (writing the synthetic world; idempotent)."""
+        ``prepare``: what `prepare_data` runs (writing the synthetic world; idempotent);
+        ``sampling``: `TaskSchedule` arguments (``sampling``, ``temperature``, ``steps_per_epoch``)."""
         super().__init__()
         self.tasks, self.processor, self.collate_args = tasks, processor, collate_args
         self.specs = specs
         self.seed = seed
         self.prepare = prepare
+        self.sampling = dict(sampling or {})
+        self._resume: tuple[int, int, bool] | None = None  # set from a checkpoint (load_state_dict)
         self._failed: dict[str, set[str]] = defaultdict(set)  # "task/split" -> sample ids
 
     @property
@@ -86,17 +300,15 @@ class VLDataModule(L.LightningDataModule):
 
     def _loader(self, name: str, stage: str, train: bool) -> DataLoader:
         data, spec = self.tasks[name], self.specs[name]
-        ds = data.dataset(data.samples(stage))
+        ds: Dataset = data.dataset(data.samples(stage), train=train)
         world, rank = _world()
-        sampler: Sampler[int]
+        sampler: Sampler[Any]
         if train:
-            if world > 1:
-                sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
-            else:
-                sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(self.seed))
+            sampler = TrainSampler(len(ds), world, rank, seed=self.seed)  # type: ignore[arg-type]
+            ds = SeededSamples(ds, self.seed)
         else:
             sampler = (
-                UnrepeatedDistributedSampler(len(ds), world, rank) if world > 1 else SequentialSampler(ds)
+                UnrepeatedDistributedSampler(len(ds), world, rank) if world > 1 else SequentialSampler(ds)  # type: ignore[arg-type]
             )
         return DataLoader(
             ds,
@@ -106,10 +318,48 @@ class VLDataModule(L.LightningDataModule):
             num_workers=spec.num_workers,
             persistent_workers=spec.num_workers > 0,
             drop_last=False,
+            # workers' base seeds from here, not from the global RNG (which a resumed run restores)
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
+    def schedule(self) -> TaskSchedule:
+        """The tasks of every step, from the split sizes alone (no loader is built or started)."""
+        world, _ = _world()
+        sizes = {n: len(d.samples("train")) for n, d in self.tasks.items()}
+        batches = {n: math.ceil(math.ceil(sizes[n] / world) / self.specs[n].batch_size) for n in sizes}
+        return TaskSchedule(sizes, batches, seed=self.seed, **self.sampling)
+
     def train_dataloader(self) -> CombinedLoader:
-        return CombinedLoader({n: self._loader(n, "train", True) for n in self.tasks}, mode="max_size_cycle")
+        """The `MultitaskLoader` (iterated as Lightning iterates it: ``(batch, index, 0)``)."""
+        loaders = {n: self._loader(n, "train", True) for n in self.tasks}
+        tasks = MultitaskLoader(loaders, self.schedule(), self._current_epoch, self._take_resume)
+        return CombinedLoader(tasks, mode="max_size_cycle")
+
+    def _current_epoch(self) -> int:
+        return int(self.trainer.current_epoch) if self.trainer is not None else 0
+
+    def _take_resume(self) -> tuple[int, int, bool] | None:
+        resume, self._resume = self._resume, None
+        return resume
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where training stands, for a checkpoint: the epoch, the batches trained in it (Lightning's
+        progress: a checkpoint written at a batch's end counts it, where the loader has already
+        fetched the next one), and whether the epoch's training is over."""
+        if self.trainer is None or self.trainer.state.fn != TrainerFn.FITTING:
+            return {}
+        trained = int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return {
+            "epoch": int(self.trainer.current_epoch),
+            "step": trained,
+            "done": trained >= self.trainer.num_training_batches,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Lightning restores the DataModule before it builds any loader: the first training batch
+        after this comes from the step after the checkpoint's."""
+        if state:
+            self._resume = (int(state["epoch"]), int(state["step"]), bool(state["done"]))
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(n, "val", False) for n in self.tasks]

@@ -8,19 +8,17 @@
     <root>/dataset_flickr30k.json + <root>/flickr30k-images/<filename>   (flickr: no filepath)
 
 Splits: train / restval / val / test; ``restval_as_train`` adds restval to train (ALBEF/BLIP's 113k
-COCO images). Two views shared by retrieval and captioning: ``images(stage)`` (one sample per image,
-all captions) and ``captions(stage)`` (one per caption, sample_id = sentid). ``samples`` gives captions
-for training (``train_unit``) and images otherwise; predict images carry the split's caption gallery.
+COCO images). The views shared by retrieval and captioning (one sample per image with all captions,
+one per caption) and the batches are those of every captioned corpus (datamodules/caption_corpus.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
-from vltasks.datamodules.base import READERS, BadSampleError, Collator, Problems, TaskData, load_json
+from vltasks.datamodules.base import READERS, BadSampleError, Problems, load_json
+from vltasks.datamodules.caption_corpus import CaptionCorpus
 from vltasks.datamodules.checks import is_int, text_problem
 from vltasks.datamodules.media import path_inside
 
@@ -28,77 +26,9 @@ SPLITS = ("train", "restval", "val", "test")
 IMAGE_DIRS = {"coco": "", "flickr30k": "flickr30k-images", "flickr8k": "Flicker8k_Dataset"}
 
 
-class CaptionGallery:
-    """Every caption of a split: what image-to-text ranking searches. Not a dataclass: Lightning
-    rebuilds dataclasses when it moves batches (and refuses frozen ones); this rides along as is."""
-
-    def __init__(self, key: str, text_ids: list[int], text_image_ids: list[int], texts: list[str]) -> None:
-        self.key, self.text_ids, self.text_image_ids, self.texts = key, text_ids, text_image_ids, texts
-
-
-class TokenizedGallery:
-    """A `CaptionGallery` as the collate tokenized it: ``input_ids`` / ``attention_mask`` [N, L].
-    ``to`` moves the tensors when Lightning moves the batch."""
-
-    def __init__(self, key: str, text_ids: list[int], input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        self.key, self.text_ids = key, text_ids
-        self.input_ids, self.attention_mask = input_ids, attention_mask
-
-    def to(self, *args: Any, **kwargs: Any) -> TokenizedGallery:
-        return TokenizedGallery(
-            self.key,
-            self.text_ids,
-            self.input_ids.to(*args, **kwargs),
-            self.attention_mask.to(*args, **kwargs),
-        )
-
-
-class KarpathyCollator(Collator):
-    """Per-caption batches: images + their captions (input_ids), ``targets`` the image ids (ITC
-    positives). Per-image batches: images, and all their captions flattened as text_input_ids with
-    text_ids (sentids) and ``targets`` = text_image_ids (imgids); predict batches also carry the
-    split's captions tokenized once per collate (``gallery``)."""
-
-    def __init__(self, processor: Any, args: dict[str, Any] | None = None) -> None:
-        super().__init__(processor)
-        self._gallery: TokenizedGallery | None = None
-
-    def gallery(self, gallery: CaptionGallery) -> TokenizedGallery:
-        if self._gallery is None or self._gallery.key != gallery.key:
-            enc = self.processor.text(list(gallery.texts))
-            self._gallery = TokenizedGallery(
-                gallery.key, gallery.text_ids, enc["input_ids"], enc["attention_mask"]
-            )
-        return self._gallery
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        images = [s["image"] for s in samples]
-        imgid = torch.tensor([s["imgid"] for s in samples], dtype=torch.long)
-        if "caption" in samples[0]:
-            batch: dict[str, Any] = self.processor(images, [s["caption"] for s in samples])
-            self.copy(batch, samples, lists=("caption",), ids=("sentid",))
-            batch["targets"] = imgid
-        else:
-            batch = self.processor(images=images)
-            text = self.processor.text([c for s in samples for c in s["captions"]])
-            batch["text_input_ids"] = text["input_ids"]
-            batch["text_attention_mask"] = text["attention_mask"]
-            batch["text_ids"] = torch.tensor([i for s in samples for i in s["sentids"]], dtype=torch.long)
-            batch["text_image_ids"] = torch.tensor(
-                [s["imgid"] for s in samples for _ in s["sentids"]], dtype=torch.long
-            )
-            batch["targets"] = batch["text_image_ids"]
-            batch["captions"] = [s["captions"] for s in samples]
-            if "gallery" in samples[0]:
-                batch["gallery"] = self.gallery(samples[0]["gallery"])
-        batch["imgid"] = imgid
-        return self.copy(batch, samples, lists=("sample_id", "image_path"), ids=("image_id",))
-
-
 @READERS.register("karpathy")
-class KarpathyData(TaskData):
+class KarpathyData(CaptionCorpus):
     format = "karpathy"
-    collator = KarpathyCollator
     options = {
         "dataset": "coco",  # coco | flickr30k | flickr8k: default file name and image folder
         "annotation_file": None,  # default <root>/dataset_<dataset>.json
@@ -108,14 +38,9 @@ class KarpathyData(TaskData):
         "train_unit": "caption",  # caption | image: what one training sample is
     }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.opts["train_unit"] not in ("caption", "image"):
-            raise ValueError(
-                f"data.options.train_unit must be caption or image, got {self.opts['train_unit']!r}"
-            )
-        self._captions: dict[str, list[dict[str, Any]]] = {}
-        self._galleries: dict[str, CaptionGallery] = {}
+    @property
+    def gallery_source(self) -> str:
+        return str(self.annotation_file)
 
     @property
     def annotation_file(self) -> Path:
@@ -205,54 +130,6 @@ class KarpathyData(TaskData):
             "sentids": [sid for sid, _, _ in good],
             "tokens": [t for _, _, t in good],
         }
-
-    # -- the two views ---------------------------------------------------------------------------
-    def images(self, stage: str) -> list[dict[str, Any]]:
-        """One sample per image with all its captions (evaluation, caption references)."""
-        return super().samples(stage)
-
-    def captions(self, stage: str) -> list[dict[str, Any]]:
-        """One sample per caption: sample_id = sentid, with its image (retrieval/caption training)."""
-        split = str(self.splits.get(stage))
-        if split not in self._captions:
-            self._captions[split] = [
-                {
-                    "sample_id": str(sid),
-                    "record": f"imgid={im['imgid']} sentid={sid}",
-                    "sentid": sid,
-                    "imgid": im["imgid"],
-                    "image_id": im["image_id"],
-                    "image_path": im["image_path"],
-                    "caption": cap,
-                }
-                for im in self.images(stage)
-                for sid, cap in zip(im["sentids"], im["captions"])
-            ]
-        return self._captions[split]
-
-    def gallery(self, stage: str) -> CaptionGallery:
-        """All captions of a stage's split, in file order (image-to-text ranking at predict time)."""
-        split = str(self.splits.get(stage))
-        if split not in self._galleries:
-            caps = self.captions(stage)
-            self._galleries[split] = CaptionGallery(
-                f"{self.annotation_file}:{split}:{len(caps)}",
-                [c["sentid"] for c in caps],
-                [c["imgid"] for c in caps],
-                [c["caption"] for c in caps],
-            )
-        return self._galleries[split]
-
-    def samples(self, stage: str) -> list[dict[str, Any]]:
-        if stage == "train" and self.opts["train_unit"] == "caption":
-            return self.captions(stage)
-        if stage == "predict":
-            gallery = self.gallery(stage)
-            return [{**s, "gallery": gallery} for s in self.images(stage)]
-        return self.images(stage)
-
-    def texts(self) -> Iterable[str]:  # every training caption (tiny tokenizers learn from them)
-        return [c for s in self.images("train") for c in s["captions"]]
 
 
 def _image_id(rec: dict[str, Any], imgid: int) -> int:

@@ -16,43 +16,28 @@ containers and builtin scalars: a published pickle must not be able to run code.
 
 from __future__ import annotations
 
-import io
 import math
-import pickle
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torchvision.ops import box_convert
-from vltasks.datamodules.base import READERS, BadSampleError, Collator, Problems, TaskData, load_json
+from vltasks.datamodules.base import (
+    READERS,
+    BadSampleError,
+    Collator,
+    Problems,
+    TaskData,
+    load_json,
+    load_plain_pickle,
+)
 from vltasks.datamodules.checks import is_int, text_problem
 from vltasks.datamodules.media import path_inside
 
 DATASETS = ("refcoco", "refcoco+", "refcocog")
 SPLIT_BYS = ("unc", "umd", "google")
 TEXT_FIELDS = ("sent", "raw")
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Refuses every global lookup, so only dicts, lists, tuples, str, bytes, numbers come out."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain data is allowed")
-
-
-def load_plain_pickle(path: Path) -> Any:
-    """Unpickle a data file without running code from it; errors name the file."""
-    with path.open("rb") as f:  # an unreadable file says so itself
-        data = f.read()
-    try:
-        return _PlainUnpickler(io.BytesIO(data), encoding="utf-8").load()
-    except UnicodeDecodeError as e:  # a Python 2 str is decoded as UTF-8, as refer's files are
-        raise BadSampleError(
-            f"{path}: a text in the pickle is not UTF-8 ({e.reason} at byte {e.start} of {e.object[:40]!r})"
-        ) from e
-    except Exception as e:  # a corrupt pickle fails in many ways (AttributeError, TypeError, ...)
-        raise BadSampleError(f"{path}: not a plain-data pickle ({type(e).__name__}: {e})") from e
 
 
 def refs_file(root: Path, dataset: str, split_by: str) -> Path:

@@ -163,7 +163,7 @@ class VCRCollator(Collator):
     """
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor(images=[s["image"] for s in samples])
+        batch = self.visual(samples)
         batch["answer_inputs"] = candidate_inputs(
             self.processor, [s["question"] for s in samples], [s["answers"] for s in samples]
         )
@@ -176,7 +176,7 @@ class VCRCollator(Collator):
         )
         lead = (len(samples),) if labeled else (len(samples), NUM_CHOICES)
         batch["rationale_inputs"] = {k: v.view(*lead, *v.shape[1:]) for k, v in rationales.items()}
-        self.copy(batch, samples, lists=("sample_id", "question", "answers", "rationales", "image_path"))
+        self.copy(batch, samples, lists=("sample_id", "question", "answers", "rationales"))
         if labeled:
             batch["targets"] = torch.tensor(
                 [[s["answer_label"], s["rationale_label"]] for s in samples], dtype=torch.long

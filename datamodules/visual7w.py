@@ -68,11 +68,11 @@ class Visual7WCollator(Collator):
     image for its K rows); ``targets`` [B, 1], the right candidate's position."""
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor(images=[s["image"] for s in samples])
+        batch = self.visual(samples)
         batch["answer_inputs"] = candidate_inputs(
             self.processor, [s["question"] for s in samples], [s["candidates"] for s in samples]
         )
-        lists = ("sample_id", "question", "candidates", "answer", "question_type", "image_path")
+        lists = ("sample_id", "question", "candidates", "answer", "question_type")
         self.copy(batch, samples, lists=lists, ids=("qa_id",))
         batch["targets"] = torch.tensor([[s["label"]] for s in samples], dtype=torch.long)
         return batch

@@ -73,10 +73,11 @@ class VQACollator(Collator):
         return {self.index[a]: vqa_score(m, len(answers)) for a, m in counts.items() if a in self.index}
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.processor(
-            [s["image"] for s in samples], [s["question"] for s in samples]
-        )
-        self.copy(batch, samples, lists=("sample_id", "question", "image_path"), ids=("question_id",))
+        batch = self.visual(samples)  # an image, or a clip (video QA)
+        batch.update(self.processor.text([s["question"] for s in samples]))
+        # integer question ids as a tensor; string ones (ActivityNet-QA, TGIF-QA) as a list
+        qid = ("question_id",) if all(is_int(s["question_id"]) for s in samples) else ()
+        self.copy(batch, samples, lists=("sample_id", "question", *({"question_id"} - set(qid))), ids=qid)
         if all(s["answers"] is not None for s in samples):
             targets = torch.zeros(len(samples), len(self.index))
             for i, s in enumerate(samples):

@@ -27,6 +27,10 @@ class Head(nn.Module, Generic[B]):
     # labelled evaluation batches also report the training loss (val/<task>/loss); heads whose
     # evaluation batches are shaped differently from training ones (retrieval) say no
     eval_loss: ClassVar[bool] = True
+    submission_suffix: str = ".json"  # predictions file: a JSON list, or ".jsonl" (one record a line)
+    # the backbone outputs the head reads (BACKBONE_OUTPUTS); parts only other outputs need are frozen
+    # (vltasks/tasks/parts.py). None: everything, nothing is frozen and DDP keeps its search
+    reads: frozenset[str] | None = None
 
     def run(self, backbone: B, batch: dict[str, Any]) -> dict[str, Any]:
         """Backbone + head for one batch. Override when a task calls the backbone differently
@@ -38,6 +42,12 @@ class Head(nn.Module, Generic[B]):
 
     def collate_args(self) -> dict[str, Any]:
         """What the reader's collate needs from this head (its answer vocabulary, a decoder prompt)."""
+        return {}
+
+    @classmethod
+    def backbone_args(cls, backbone: Any) -> dict[str, Any]:
+        """What the head's layers must know of the backbone when they are built, beyond
+        ``hidden_size`` (dense captioning: the width of the vision tokens it reads)."""
         return {}
 
     def on_eval_epoch_end(self, backbone: B, metrics: MetricCollection, stage: str) -> None:
@@ -62,6 +72,14 @@ class Head(nn.Module, Generic[B]):
 
 
 HEADS: Registry[type[Head]] = Registry("head")
+
+# What a head can read of a backbone (``Head.reads``): `Features` fields (fused ``tokens`` and
+# ``pooled``, dual ``image_embeds`` / ``text_embeds``, unimodal ``image_tokens`` / ``text_tokens``),
+# ``pair_fusion`` (fuse_pairs), ``itm`` (the backbone's own ITM layer) and ``decoder``.
+BACKBONE_OUTPUTS = frozenset(
+    {"tokens", "pooled", "image_embeds", "text_embeds", "image_tokens", "text_tokens", "pair_fusion"}
+    | {"itm", "decoder"}
+)
 
 POOLINGS = ("pooled", "pooled+max")
 

@@ -11,18 +11,52 @@ from torchmetrics import MetricCollection
 from vltasks.heads.base import HEADS, Head
 
 from vltasks.backbones.base import Decoder, Features
-from vltasks.batch import is_labelled
+from vltasks.batch import is_labelled, visual_input
 from vltasks.metrics import CaptionMetrics
 from vltasks.objectives import prefix_lm_loss
 
 DECODING = ("greedy", "beam", "nucleus")
 
 
+def generation_kwargs(
+    who: str,
+    decoding: str,
+    num_beams: int = 3,
+    max_length: int = 20,
+    min_length: int = 5,
+    length_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    repetition_penalty: float = 1.0,
+    top_p: float = 0.9,
+    top_k: int = 0,
+    temperature: float = 1.0,
+) -> dict[str, Any]:
+    """transformers' ``generate`` arguments for a decoding choice (``greedy``, ``beam``, ``nucleus``),
+    shared by every head that writes text with the backbone's decoder; ``who`` names the head in errors."""
+    if decoding not in DECODING:
+        raise ValueError(f"{who} head: decoding must be one of {DECODING}, got {decoding!r}")
+    if min_length > max_length:
+        raise ValueError(f"{who} head: min_length {min_length} > max_length {max_length}")
+    gen: dict[str, Any] = dict(
+        max_length=int(max_length),
+        min_length=int(min_length),
+        repetition_penalty=float(repetition_penalty),
+        no_repeat_ngram_size=int(no_repeat_ngram_size),
+    )
+    if decoding == "beam":
+        gen.update(num_beams=int(num_beams), length_penalty=float(length_penalty), do_sample=False)
+    elif decoding == "nucleus":
+        gen.update(do_sample=True, top_p=float(top_p), top_k=int(top_k), temperature=float(temperature))
+    else:
+        gen.update(num_beams=1, do_sample=False)
+    return gen
+
+
 @HEADS.register("captioning")
 class CaptioningHead(Head[Decoder]):
     """No layers of its own: the backbone's decoder is the head (it is shared, and pretrained).
 
-    Batch keys (the ``karpathy_caption`` collate's): ``pixel_values``; ``input_ids`` /
+    Batch keys (the ``CaptionCollator``'s): ``pixel_values`` (or a clip); ``input_ids`` /
     ``attention_mask`` of one caption with the prompt already after the start token, and ``targets``
     (those ids, -100 on the prompt and padding) for teacher forcing; ``prompt_ids`` [P] for decoding;
     ``captions`` (all references of each image) for metrics; ``image_id`` for predictions.
@@ -36,6 +70,7 @@ class CaptioningHead(Head[Decoder]):
     """
 
     needs = frozenset({"decoder"})
+    reads = frozenset({"decoder"})
     monitor = "CIDEr"
 
     def __init__(
@@ -58,25 +93,20 @@ class CaptioningHead(Head[Decoder]):
     ) -> None:
         super().__init__()
         self.label_smoothing = float(label_smoothing)
-        if decoding not in DECODING:
-            raise ValueError(f"captioning head: decoding must be one of {DECODING}, got {decoding!r}")
-        if min_length > max_length:
-            raise ValueError(f"captioning head: min_length {min_length} > max_length {max_length}")
         self.decoding, self.prompt = decoding, prompt
-        self.gen: dict[str, Any] = dict(
-            max_length=int(max_length),
-            min_length=int(min_length),
-            repetition_penalty=float(repetition_penalty),
-            no_repeat_ngram_size=int(no_repeat_ngram_size),
+        self.gen = generation_kwargs(
+            "captioning",
+            decoding,
+            num_beams=num_beams,
+            max_length=max_length,
+            min_length=min_length,
+            length_penalty=length_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
+            top_p=top_p,
+            top_k=top_k,
+            temperature=temperature,
         )
-        if decoding == "beam":
-            self.gen.update(num_beams=int(num_beams), length_penalty=float(length_penalty), do_sample=False)
-        elif decoding == "nucleus":
-            self.gen.update(
-                do_sample=True, top_p=float(top_p), top_k=int(top_k), temperature=float(temperature)
-            )
-        else:
-            self.gen.update(num_beams=1, do_sample=False)
         self.metric_names, self.metric_tokenizer = tuple(metrics), metric_tokenizer
 
     def collate_args(self) -> dict[str, Any]:
@@ -84,7 +114,7 @@ class CaptioningHead(Head[Decoder]):
 
     # -- running the backbone: encoder once, decoder teacher-forced and/or generating -------------
     def run(self, backbone: Decoder, batch: dict[str, Any]) -> dict[str, Any]:
-        image = backbone.vision_tokens(batch["pixel_values"])
+        image = backbone.vision_tokens(visual_input(batch))
         out: dict[str, Any] = {}
         if "input_ids" in batch:
             out["logits"] = backbone.decoder_logits(image, batch["input_ids"], batch["attention_mask"])
@@ -108,7 +138,10 @@ class CaptioningHead(Head[Decoder]):
 
     # -- predictions and metrics -------------------------------------------------------------------
     def predict(self, outputs: dict[str, Any], batch: dict[str, Any]) -> list[dict[str, Any]]:
-        """The official COCO results format: one {"image_id", "caption"} per image."""
+        """The official COCO results format: one {"image_id", "caption"} per image ({"video_id",
+        "caption"} per clip, as MSR-VTT and MSVD results name them)."""
+        if "video_id" in batch:
+            return [{"video_id": v, "caption": c} for v, c in zip(batch["video_id"], outputs["generated"])]
         return [{"image_id": int(i), "caption": c} for i, c in zip(batch["image_id"], outputs["generated"])]
 
     def metrics(self) -> MetricCollection:
@@ -121,7 +154,7 @@ class CaptioningHead(Head[Decoder]):
     ) -> None:
         if not is_labelled(batch):
             return  # a split without references: predict only
-        metrics["caption"].update(outputs["generated"], batch["captions"], ids=batch["image_id"])
+        metrics["caption"].update(outputs["generated"], batch["captions"], ids=batch["sample_id"])
 
     def describe(self, outputs: dict[str, Any], batch: dict[str, Any], i: int) -> str:
         """Lines for the TensorBoard image panel: the generated caption and two references."""

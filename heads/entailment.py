@@ -29,6 +29,7 @@ class EntailmentHead(Head[Fusion]):
     """
 
     monitor = "accuracy"
+    reads = frozenset({"pooled", "tokens"})  # pool(): [CLS], and the fused tokens for pooled+max
     classes: tuple[str, ...] = ENTAILMENT_CLASSES
 
     def __init__(

@@ -66,6 +66,7 @@ class GroundingHead(Head[Fusion]):
         self.monitor = f"acc{self.at}_{val[0]}" if val else f"acc{self.at}"
         self.box = mlp(hidden_size, 2 * hidden_size, 4, dropout)
         self.score = nn.Linear(hidden_size, 1) if pooling == "tokens" else None
+        self.reads = frozenset({"tokens"} if pooling == "tokens" else {"pooled"})
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
         if self.score is None:
@@ -128,3 +129,19 @@ class GroundingHead(Head[Fusion]):
             return " ".join(f"{v:.0f}" for v in box_convert(b, "xyxy", "xywh")[0].tolist())
 
         return f"{batch['expression'][i]}\npred: {fmt(pred.cpu())}\nGT: {fmt(gt.cpu())}  IoU {iou:.2f}"
+
+    @torch.no_grad()
+    def example_boxes(
+        self, outputs: dict[str, Tensor], batch: dict[str, Any], i: int
+    ) -> list[tuple[tuple[float, ...], str, str]]:
+        """The predicted box (red) and the GT box (green) drawn on the TensorBoard panel, as
+        fractions of the image (`vltasks.tasks.visualize.example_panel`)."""
+        wh = batch["image_size"][i].float().cpu().repeat(2)
+        pred = self._pixel_boxes(
+            {"boxes": outputs["boxes"][i : i + 1]}, {"image_size": batch["image_size"][i : i + 1]}
+        )[0].cpu()
+        out = [(tuple((pred / wh).tolist()), "pred", "red")]
+        if is_labelled(batch):
+            gt = box_convert(batch["gt_bbox"][i : i + 1].float(), "xywh", "xyxy")[0].cpu()
+            out.append((tuple((gt / wh).tolist()), "GT", "lime"))
+        return out

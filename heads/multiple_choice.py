@@ -2,8 +2,11 @@
 
 VCR (Zellers et al. 2019) asks twice per question: Q->A over 4 answers and QA->R over 4 rationales
 given the ground-truth answer; Q->AR counts a question right when both are. Visual7W telling asks
-once over 4 answers. The collate gives each candidate group as [B, K, L] text tensors ([B, A, K, L]
-for VCR's test rationales, one set of K per answer A): `run` flattens them to rows, repeats each
+once over 4 answers. Video QA asks once over 5: TGIF-QA Action / Transition (``tgif``: accuracy)
+and NExT-QA (``nextqa``: accuracy per question type and group, as its eval_mc.py); both are scored
+by the chosen index against the answer index, never by candidate text (two candidates may read
+alike). The collate gives each candidate group as [B, K, L] text tensors ([B, A, K, L] for VCR's test
+rationales, one set of K per answer A): `run` flattens them to rows, repeats each
 image for its rows, calls the backbone in chunks (16 rationale rows per test question must not
 multiply the image memory at once) and gives the logits back the candidates' shape [B, (A,) K].
 Targets are [B, G]: the right candidate of each group (answer; rationale for VCR).
@@ -20,16 +23,19 @@ from torchmetrics import MetricCollection
 from vltasks.heads.base import HEADS, Head, check_pooling, mlp, pool
 
 from vltasks.backbones.base import Features, Fusion
-from vltasks.batch import IMAGE_KEYS, flatten_candidates, is_labelled
-from vltasks.metrics import MultipleChoiceAccuracy, VCRAccuracy
+from vltasks.batch import VISUAL_KEYS, flatten_candidates, is_labelled
+from vltasks.metrics import MultipleChoiceAccuracy, NExTQAAccuracy, VCRAccuracy
 
-GROUPS = {"vcr": ("answer", "rationale"), "visual7w": ("answer",)}
+GROUPS = {"vcr": ("answer", "rationale"), "visual7w": ("answer",), "tgif": ("answer",), "nextqa": ("answer",)}
+ID_KEYS = {"tgif": "question_id", "nextqa": "qns_id"}  # TGIF-QA: its vid_id; NExT-QA: <video>_<qid>
 
 
 @HEADS.register("multiple_choice")
 class MultipleChoiceHead(Head[Fusion]):
     """One scorer per candidate set (answers; rationales for VCR) on the fused pooled vector
     (``pooling="pooled+max"`` adds the max over the fused tokens, as the entailment head can)."""
+
+    reads = frozenset({"pooled", "tokens"})  # pool(): [CLS], and the fused tokens for pooled+max
 
     def __init__(
         self,
@@ -70,7 +76,7 @@ class MultipleChoiceHead(Head[Fusion]):
             for start in range(0, lead.numel(), self.max_rows):
                 part = slice(start, start + self.max_rows)
                 sub = {k: v[part] for k, v in rows.items()}
-                sub.update({k: batch[k][image_of_row[part]] for k in IMAGE_KEYS if k in batch})
+                sub.update({k: batch[k][image_of_row[part]] for k in VISUAL_KEYS if k in batch})
                 logits.append(self(backbone(sub), batch, group)["logits"])
             out[f"{group}_logits"] = torch.cat(logits).view(lead)
         return out
@@ -97,6 +103,15 @@ class MultipleChoiceHead(Head[Fusion]):
                     batch["qa_id"].tolist(), batch["question"], self._chosen(outputs, batch)
                 )
             ]
+        if self.protocol in ID_KEYS:  # NExT-QA: {r.pop("qns_id"): r for r in rows} is eval_mc.py's file
+            picks = outputs["answer_logits"].argmax(-1).tolist()
+            rows = [
+                {ID_KEYS[self.protocol]: sid, "prediction": k} for sid, k in zip(batch["sample_id"], picks)
+            ]
+            if is_labelled(batch):
+                for row, label in zip(rows, batch["targets"][:, 0].tolist()):
+                    row["answer"] = label
+            return rows
         answers = outputs["answer_logits"].float().softmax(-1).tolist()
         rationales = outputs["rationale_logits"].float().softmax(-1).tolist()
         key = "rationale_probs" if is_labelled(batch) else "rationale_probs_given_answers"
@@ -108,6 +123,10 @@ class MultipleChoiceHead(Head[Fusion]):
     def metrics(self) -> MetricCollection:
         if self.protocol == "vcr":
             return MetricCollection({"vcr": VCRAccuracy()})  # logs q2a, qa2r, q2ar
+        if self.protocol == "nextqa":
+            return MetricCollection({"nextqa": NExTQAAccuracy()})  # logs accuracy, CW, ..., C, T, D
+        if self.protocol == "tgif":
+            return MetricCollection({"accuracy": MultipleChoiceAccuracy()})
         per_type = {f"accuracy_{t}": MultipleChoiceAccuracy() for t in self.question_types}
         return MetricCollection({"accuracy": MultipleChoiceAccuracy(), **per_type})
 
@@ -125,6 +144,13 @@ class MultipleChoiceHead(Head[Fusion]):
                 targets[:, 1],
                 ids=batch["sample_id"],
             )
+            return
+        if self.protocol in ID_KEYS:  # by index: the chosen candidate against the answer's position
+            logits, labels, ids = outputs["answer_logits"], batch["targets"][:, 0], batch["sample_id"]
+            if self.protocol == "nextqa":
+                metrics["nextqa"].update(logits, labels, batch["question_type"], ids=ids)
+            else:
+                metrics["accuracy"].update(logits, labels, ids=ids)
             return
         chosen, truth, ids = self._chosen(outputs, batch), batch["answer"], batch["qa_id"]
         metrics["accuracy"].update(chosen, truth, ids=ids)

@@ -13,7 +13,8 @@ Evaluation batches hold images with all their captions; image features are compu
 epoch's end ITC picks the top-k per query both ways and ITM re-scores them (score = ITM log-odds
 + ``itc_weight`` x ITC logit). Reported: txt_r1/5/10, img_r1/5/10, means and r_mean after re-ranking,
 and the same with an ``itc_`` prefix before it. Predict: per image, the ``predict_top`` caption ids
-(sentids) of the split ranked by the same two stages: ``{"image_id", "ranked_text_ids"}``; the
+(sentids) of the split ranked by the same two stages: ``{"image_id", "ranked_text_ids"}`` (for clips
+``{"video_id", ...}``); the
 split's captions come tokenized by the collate (``gallery``) and are encoded once per weights.
 """
 
@@ -29,9 +30,10 @@ from torchmetrics import MetricCollection
 from vltasks.heads.base import HEADS, Head
 
 from vltasks.backbones.base import DualFusion, Features
-from vltasks.batch import is_labelled
+from vltasks.batch import is_labelled, visual_input
 from vltasks.metrics import RetrievalCache
 from vltasks.metrics.functional import rerank_recalls
+from vltasks.metrics.functional.retrieval import video_metrics_from_ranks, video_ranks
 from vltasks.objectives import LearnableTemperature, itc_loss, itm_loss, sample_itm_hard_negatives
 from vltasks.objectives.contrastive import _distributed, gather_with_grad
 
@@ -50,6 +52,7 @@ def _pad(seqs: list[Tensor], pad_id: int) -> tuple[Tensor, Tensor]:
 class RetrievalHead(Head[DualFusion]):
     needs = frozenset({"dual", "fusion"})
     monitor = "r_mean"
+    reads = frozenset({"image_embeds", "text_embeds", "image_tokens", "text_tokens", "pair_fusion"})
     eval_loss = False  # evaluation batches are images with all their captions, not training pairs
 
     def __init__(
@@ -64,6 +67,7 @@ class RetrievalHead(Head[DualFusion]):
         cache_dtype: str = "float32",
         backbone_itm: bool = False,
         hard_negatives: str = "local",
+        items: str = "images",
     ) -> None:
         super().__init__()
         self.k_test, self.itm_weight, self.itc_weight = int(k_test), float(itm_weight), float(itc_weight)
@@ -76,9 +80,13 @@ class RetrievalHead(Head[DualFusion]):
         if hard_negatives not in ("local", "global"):
             raise ValueError(f"retrieval head: hard_negatives is local or global, not {hard_negatives!r}")
         self.hard_negatives = hard_negatives
+        if items not in ("images", "videos"):
+            raise ValueError(f"retrieval head: items is images or videos, not {items!r}")
+        self.items = items  # from the reader: videos add CLIP4Clip's v2t/t2v R@k, MdR and MnR
         self.temperature = LearnableTemperature(init_temperature)
         # with backbone_itm the layer is not built at all: an unused layer would stall DDP
         self.itm = None if backbone_itm else nn.Linear(hidden_size, 2)
+        self.reads = self.reads | {"itm"} if backbone_itm else self.reads
         self._gallery: tuple[Any, ...] | None = None
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:  # pragma: no cover
@@ -115,7 +123,7 @@ class RetrievalHead(Head[DualFusion]):
 
     # -- batches ---------------------------------------------------------------------------------
     def run(self, backbone: DualFusion, batch: dict[str, Any]) -> dict[str, Any]:
-        image_embeds, image_tokens = backbone.encode_image(batch["pixel_values"])
+        image_embeds, image_tokens = backbone.encode_image(visual_input(batch))
         if "text_input_ids" in batch:  # evaluation: images with all their captions
             text_embeds = backbone.encode_text(batch["text_input_ids"], batch["text_attention_mask"]).embeds
             out = {"image_embeds": image_embeds, "image_tokens": image_tokens, "text_embeds": text_embeds}
@@ -266,6 +274,19 @@ class RetrievalHead(Head[DualFusion]):
             return self.final_score(itm, cos)
 
         cache.result = rerank_recalls(items, score, self.k_test, self.rerank_batch)
+        if self.items == "videos":  # CLIP4Clip's table: R@k, MdR, MnR both ways from the ITC similarity
+            videos, texts = (
+                F.normalize(items["image_embeds"], dim=-1),
+                F.normalize(items["text_embeds"], dim=-1),
+            )
+            ranks = video_ranks(
+                lambda rows: videos[rows] @ texts.T,
+                lambda rows: texts[rows] @ videos.T,
+                videos.shape[0],
+                items["text_to_image"],
+                self.rerank_batch,
+            )
+            cache.result.update(video_metrics_from_ranks(*ranks))
 
     # -- predictions -----------------------------------------------------------------------------
     def _rank_gallery(
@@ -300,6 +321,10 @@ class RetrievalHead(Head[DualFusion]):
     def predict(self, outputs: dict[str, Any], batch: dict[str, Any]) -> list[dict[str, Any]]:
         if "ranked" not in outputs:
             raise ValueError("retrieval predictions need the predict split's caption gallery in the batch")
+        if "video_id" in batch:  # a video corpus names its items by their video id
+            return [
+                {"video_id": v, "ranked_text_ids": r} for v, r in zip(batch["video_id"], outputs["ranked"])
+            ]
         return [
             {"image_id": int(i), "ranked_text_ids": r}
             for i, r in zip(batch["image_id"].tolist(), outputs["ranked"])
@@ -307,13 +332,14 @@ class RetrievalHead(Head[DualFusion]):
 
     @torch.no_grad()
     def describe(self, outputs: dict[str, Any], batch: dict[str, Any], i: int) -> str:
-        """The batch caption closest to image i by ITC, against its first reference."""
+        """The batch's captions ranked for image i by ITC (the first three, each marked right or
+        wrong), and its first reference."""
         sim = F.normalize(outputs["text_embeds"].float(), dim=-1) @ F.normalize(
             outputs["image_embeds"][i].float(), dim=0
         )
-        best = int(sim.argmax())
-        hit = int(batch["text_image_ids"][best]) == int(batch["imgid"][i])
         texts = [c for caps in batch["captions"] for c in caps]
-        return (
-            f"nearest caption ({'right' if hit else 'wrong'}): {texts[best]}\nGT: {batch['captions'][i][0]}"
-        )
+        lines = []
+        for k, j in enumerate(sim.argsort(descending=True, stable=True)[:3].tolist()):
+            hit = int(batch["text_image_ids"][j]) == int(batch["imgid"][i])
+            lines.append(f"{k + 1}. {'+' if hit else 'x'} {texts[j]}")
+        return "\n".join([*lines, f"GT: {batch['captions'][i][0]}"])

@@ -13,6 +13,7 @@ from vltasks.heads.base import HEADS, Head, check_pooling, mlp, pool
 from vltasks.backbones.base import Features, Fusion
 from vltasks.batch import is_labelled
 from vltasks.metrics import VQAAccuracy
+from vltasks.metrics.vqa import ANSWER_TYPES
 
 
 @HEADS.register("vqa")
@@ -21,9 +22,12 @@ class VQAHead(Head[Fusion]):
 
     The loss is scaled by the number of answers (as in ViLT) so its size does not shrink with a
     large vocabulary. ``pooling="pooled+max"`` adds the max over the fused tokens (heads/base.py).
+    Video QA readers give ``protocol="exact"`` (one answer per question) and their own question
+    types (``answer_types``) for the per-type breakdown; VQAv2's are yes/no, number, other.
     """
 
     monitor = "accuracy"
+    reads = frozenset({"pooled", "tokens"})  # pool(): [CLS], and the fused tokens for pooled+max
 
     def __init__(
         self,
@@ -32,6 +36,7 @@ class VQAHead(Head[Fusion]):
         protocol: str = "vqav2",
         dropout: float = 0.0,
         pooling: str = "pooled",
+        answer_types: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.pooling, width = pooling, hidden_size * check_pooling(pooling, "vqa")
@@ -39,6 +44,7 @@ class VQAHead(Head[Fusion]):
             raise ValueError("VQA head: the answer vocabulary is empty (no training answers were read)")
         self.answers = list(answers)
         self.protocol = protocol
+        self.answer_types = list(answer_types or ANSWER_TYPES)
         self.classifier = mlp(width, 2 * hidden_size, len(self.answers), dropout)
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -55,15 +61,18 @@ class VQAHead(Head[Fusion]):
         return [self.answers[i] for i in outputs["logits"].argmax(dim=-1).tolist()]
 
     def predict(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> list[dict[str, Any]]:
-        qids = batch["question_id"].tolist()
-        return [{"question_id": int(q), "answer": a} for q, a in zip(qids, self._answers(outputs))]
+        qids = batch["question_id"]  # int64 ids (VQAv2, MSRVTT-QA), or strings (ActivityNet-QA, TGIF-QA)
+        qids = [int(q) for q in qids.tolist()] if isinstance(qids, Tensor) else list(qids)
+        return [{"question_id": q, "answer": a} for q, a in zip(qids, self._answers(outputs))]
 
     def metrics(self) -> MetricCollection:
         # the official script also reports accuracy per answer type: logged as overall, yes/no, number, other
         return MetricCollection(
             {
                 "accuracy": VQAAccuracy(protocol=self.protocol),
-                "by_type": VQAAccuracy(protocol=self.protocol, by_answer_type=True),
+                "by_type": VQAAccuracy(
+                    protocol=self.protocol, by_answer_type=True, type_names=self.answer_types
+                ),
             }
         )
 

@@ -114,6 +114,7 @@ def test_predict_writes_official_results_json(fitted, vqa_root, capsys):
 def test_fit_resumes_from_checkpoint(fitted, vqa_root, capsys):
     run_dir, root = fitted
     last = run_dir / "checkpoints" / "last.ckpt"
+    before = torch.load(last, weights_only=True, map_location="cpu")
     code, out, _ = _run(
         capsys,
         "fit",
@@ -128,8 +129,8 @@ def test_fit_resumes_from_checkpoint(fitted, vqa_root, capsys):
     )
     assert code == 0
     new_dir = Path(out.split("run directory: ")[1].split()[0])
+    assert new_dir == run_dir  # a resumed fit goes on in its own run directory
     resumed = torch.load(new_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    before = torch.load(last, weights_only=True, map_location="cpu")
     assert resumed["epoch"] == 2 and before["epoch"] == 1
     assert resumed["global_step"] > before["global_step"]
 

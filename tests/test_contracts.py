@@ -28,12 +28,22 @@ DEMOS = [c for c in builtin_configs() if c.endswith("_demo")]
 SMALL = ["synthetic.train=8", "synthetic.val=5", "synthetic.test=3", *BACKBONE, "data.num_workers=0"]
 
 
-def _demo_for(head: str) -> tuple[str, str]:
-    for name in DEMOS:
+def _demo_for(head: str) -> tuple[str, str, list[str]]:
+    """A config that uses the head, with the overrides that make it a tiny synthetic run: a
+    single-task demo first, else a multitask demo, else a real-data config whose format has a
+    synthetic writer (on the family's tiny preset)."""
+    demos = sorted(DEMOS, key=lambda c: len(load_run(c).tasks))
+    for name in demos:
         for task, spec in load_run(name).tasks.items():
             if spec.head == head:
-                return name, task
-    raise AssertionError(f"head {head!r} has no *_demo config: add one so the registries test it")
+                return name, task, []
+    for name in builtin_configs():
+        run = load_run(name)
+        for task, spec in run.tasks.items():
+            if spec.head == head and spec.data.format in WRITERS:
+                tiny = [f"backbone={run.config.backbone.name}_tiny"]
+                return name, task, [*tiny, "synthetic.enabled=true", "trainer.precision=32-true"]
+    raise AssertionError(f"head {head!r} has no config with a synthetic world: add a demo")
 
 
 def _first(loader):
@@ -42,10 +52,15 @@ def _first(loader):
 
 @pytest.mark.parametrize("head_name", HEADS.names())
 def test_every_head_runs_forward_loss_predict_and_metrics(head_name, tmp_path):
-    demo, task = _demo_for(head_name)
-    spec = load_run(
-        demo, [f"data.root={tmp_path / 'data'}", *SMALL, "data.batch_size=4", "data.eval_batch_size=3"]
-    )
+    demo, task, tiny = _demo_for(head_name)
+    overrides = [
+        *tiny,
+        f"data.root={tmp_path / 'data'}",
+        *SMALL,
+        "data.batch_size=4",
+        "data.eval_batch_size=3",
+    ]
+    spec = load_run(demo, overrides)
     runtime.prepare_synthetic(spec)
     data = runtime.build_task_data(spec)
     model = runtime.build_model(spec, data, None)
@@ -83,11 +98,11 @@ def test_every_head_runs_forward_loss_predict_and_metrics(head_name, tmp_path):
 @pytest.mark.parametrize("fmt", READERS.names())
 def test_every_reader_reads_its_synthetic_layout(fmt, tmp_path):
     assert fmt in WRITERS, f"reader {fmt!r} has no synthetic writer: the demos and these tests need one"
-    demo = next((d for d in DEMOS for t in load_run(d).tasks.values() if t.data.format == fmt), None)
-    splits = load_run(demo).tasks if demo else None
-    if splits is None:  # a reader no demo uses: the writer's own split names
-        pytest.fail(f"no demo config reads format {fmt!r}")
-    task = next(t for t in splits.values() if t.data.format == fmt)
+    # the split names and options of a built-in config that reads the format (a demo's first)
+    configs = [*DEMOS, *(c for c in builtin_configs() if c not in DEMOS)]
+    name = next((c for c in configs for t in load_run(c).tasks.values() if t.data.format == fmt), None)
+    assert name is not None, f"no built-in config reads format {fmt!r}"
+    task = next(t for t in load_run(name).tasks.values() if t.data.format == fmt)
     d = task.data
     WRITERS.get(fmt)(tmp_path, {d.split("train"): 6, d.split("val"): 3}, seed=1)
     reader = READERS.get(fmt)(str(tmp_path), d.splits, "error", **d.options)

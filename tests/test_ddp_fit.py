@@ -1,5 +1,6 @@
 """Every demo trains on 2 processes (ddp_fork under pytest), and DDP strategies are resolved so that
-backbone parts a head leaves without gradients do not stop the run."""
+backbone parts a head leaves without gradients do not stop the run: the parts no head reads are
+frozen, so a single-task demo runs plain DDP, without the search for unused parameters."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def test_resolve_strategy(strategy, devices, nodes, accelerator, want):
 
 @pytest.mark.parametrize("name", DEMOS)
 def test_demo_fits_on_two_processes(name, tmp_path, capsys):
-    """The grounding head leaves ViLT's pooler unused, retrieval BLIP's decoder: plain DDP refused."""
+    """The grounding head leaves ViLT's pooler unused, retrieval BLIP's decoder: frozen, so plain DDP
+    (what ``ddp_fork`` resolves to when every head says what it reads) trains every demo; a step
+    that left a trainable parameter without a gradient would stop it."""
     args = [
         "fit",
         "--config",
@@ -54,8 +57,8 @@ def test_demo_fits_on_two_processes(name, tmp_path, capsys):
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_opting_out_of_the_search_fails_where_a_part_is_unused(tmp_path, capsys):
-    """The control: without the search, the grounding run stops on ViLT's unused pooler."""
+def test_plain_ddp_fails_where_an_unread_part_is_left_trainable(tmp_path, capsys):
+    """The control: with the unread pooler left trainable, plain DDP stops the grounding run."""
     args = [
         "fit",
         "--config",
@@ -63,6 +66,7 @@ def test_opting_out_of_the_search_fails_where_a_part_is_unused(tmp_path, capsys)
         f"data.root={tmp_path / 'data'}",
         f"trainer.default_root_dir={tmp_path}",
         *TINY,
+        "backbone.freeze_unused=false",
         "trainer.devices=2",
         "trainer.accelerator=cpu",
         "trainer.strategy=ddp_fork_find_unused_parameters_false",

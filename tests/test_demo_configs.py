@@ -33,12 +33,35 @@ def test_demo_config_fits_and_predicts(name, tmp_path, capsys):
         assert any(k.startswith(f"val/{task}/") and k != f"val/{task}/loss" for k in fit), (task, fit)
         baselines = fit["synthetic"][task].get("baselines") if cfg.tasks[task].head != "vqa" else True
         assert baselines, (task, fit["synthetic"])  # what the demo prints beside its metrics
+    _check_tensorboard(run_dir, cfg, fit)
     best = fit["best_checkpoint"]
     assert main(["predict", *common, "--ckpt", best]) == 0
     pred_dir = printed_run_dir(capsys.readouterr().out)
     for task in cfg.tasks:
-        rows = json.loads((pred_dir / f"predictions_{task}.json").read_text())
+        (path,) = pred_dir.glob(f"predictions_{task}.json*")  # a JSON list, or a leaderboard's jsonl
+        text = path.read_text()
+        rows = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines()]
         assert rows and all(isinstance(r, dict) for r in rows)
+
+
+def _check_tensorboard(run_dir, cfg, fit: dict) -> None:
+    """Every head on images draws its validation examples (clips have no panel yet), and the run
+    has one hparams entry holding its final metrics (``final/<key>``)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from vltasks.datamodules import READERS
+
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 1, "scalars": 0}).Reload()
+    for task, spec in cfg.tasks.items():
+        fmt = (spec.get("data") or {}).get("format") or cfg.data.format
+        if "video" in READERS.get(fmt).needs:
+            continue
+        assert f"val/{task}/examples" in events.Tags()["images"], (task, events.Tags()["images"])
+    content = events.PluginTagToContent("hparams")["_hparams_/experiment"]
+    metrics = {
+        m.name.tag for m in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.metric_infos
+    }
+    assert {f"final/{k}" for k in fit if k.startswith("val/")} <= metrics
 
 
 @pytest.mark.parametrize("name", builtin_configs())

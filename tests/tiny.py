@@ -15,6 +15,7 @@ SHORT_RUN = [
     "data.eval_batch_size=5",
     "data.num_workers=0",
     "trainer.max_epochs=1",
+    "trainer.check_val_every_n_epoch=1",  # a demo may validate every few epochs; one epoch must validate
     "trainer.enable_progress_bar=false",
     "logging.num_images=1",
 ]

@@ -4,8 +4,9 @@ A batch is a dict that a reader's collate builds from samples (datamodules/):
 
 - ``sample_id``: ``list[str]``, one per sample; it names predictions and de-duplicates metrics.
 - Backbone inputs, made by the collate with the backbone's processor (heads never tokenize):
-  ``pixel_values`` [B, 3, H, W] (+ ``pixel_mask``) and one text per sample as
-  ``input_ids`` / ``attention_mask`` / ``token_type_ids`` [B, L].
+  ``pixel_values`` [B, 3, H, W] (+ ``pixel_mask``), or for clips ``video`` [B, T, 3, H, W] or
+  ``video_features`` [B, T, F] (+ ``frame_mask`` [B, T] when clips differ in length), and one text
+  per sample as ``input_ids`` / ``attention_mask`` / ``token_type_ids`` [B, L].
 - Candidates (multiple choice): ``<group>_inputs``, a dict of the same text keys shaped
   [B, K, L], or [B, A, K, L] when each of A contexts has K candidates (VCR's test rationales).
   The candidates of a sample are a dimension of the tensor, never a reshape the head must guess.
@@ -30,7 +31,8 @@ import torch
 from torch import Tensor
 
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
-IMAGE_KEYS = ("pixel_values", "pixel_mask")
+# what a sample is seen through: an image, a clip's frames, or a clip's pre-extracted features
+VISUAL_KEYS = ("pixel_values", "pixel_mask", "video", "video_features", "frame_mask")
 FAILED = "failed"
 
 
@@ -41,6 +43,15 @@ def is_labelled(batch: Mapping[str, Any]) -> bool:
 
 def batch_size(batch: Mapping[str, Any]) -> int:
     return len(batch["sample_id"])
+
+
+def visual_input(batch: Mapping[str, Any]) -> Tensor:
+    """What the backbone sees of each sample: ``pixel_values`` [B, 3, H, W], or a clip's frames
+    ``video`` [B, T, 3, H, W], or its features ``video_features`` [B, T, F]."""
+    for key in ("pixel_values", "video", "video_features"):
+        if batch.get(key) is not None:
+            return batch[key]
+    raise KeyError("the batch has no pixel_values, video or video_features")
 
 
 class Instances:

@@ -31,6 +31,15 @@ class FusionConfig:
 
 
 @dataclass
+class VideoConfig:
+    """How a backbone reads clips (built when a task's reader gives clips)."""
+
+    max_frames: int = 8  # frames (or feature time steps) a clip may have: one temporal embedding each
+    tokens_per_frame: Optional[int] = None  # noqa: UP045  cap per frame ([CLS] + pooled patches); None: all
+    feature_dim: Optional[int] = None  # noqa: UP045  width of pre-extracted features, when clips come as files
+
+
+@dataclass
 class BackboneConfig:
     # adapter family (vilt | clip | blip); unset: the preset's, or config.json's model_type
     name: Optional[str] = None  # noqa: UP045
@@ -39,7 +48,13 @@ class BackboneConfig:
     vocab_size: Optional[int] = None  # noqa: UP045  tokenizer size for presets
     preset_args: dict[str, Any] = field(default_factory=dict)  # override preset fields (e.g. patch_size)
     freeze: bool = False
+    # parts no head of the run reads (ViLT's pooler for token grounding, BLIP's decoder for retrieval)
+    # are frozen, so DDP needs no search for unused parameters (docs/design-notes.md, 46)
+    freeze_unused: bool = True
+    # recompute each backbone layer's activations in the backward pass: memory for compute
+    activation_checkpointing: bool = False
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
 
 
 @dataclass
@@ -107,6 +122,26 @@ class TrainerConfig:
 
 
 @dataclass
+class MultitaskConfig:
+    """Which tasks train in each step, what an epoch is, and what picks the best checkpoint."""
+
+    sampling: str = "all"  # all | round_robin | proportional (to dataset size) | temperature
+    temperature: float = 2.0  # sampling=temperature: P(task) proportional to size ** (1 / temperature)
+    # steps in an epoch; unset: the longest task's batches (sampling=all), else every task's summed
+    steps_per_epoch: Optional[int] = None  # noqa: UP045
+    # "task/metric" keys whose mean is logged as val/aggregate and selects best.ckpt; empty: each
+    # task's own monitored metric (when the run has several tasks)
+    monitor: list[str] = field(default_factory=list)
+    monitor_mode: Optional[str] = None  # noqa: UP045  max | min; unset: the heads' own (they must agree)
+
+
+@dataclass
+class CheckpointConfig:
+    # also rewrite last.ckpt every N optimizer steps, so `fit --ckpt last.ckpt` resumes mid-epoch
+    every_n_steps: Optional[int] = None  # noqa: UP045
+
+
+@dataclass
 class LoggingConfig:
     num_images: int = 8  # examples drawn with question, prediction and answers per validation
 
@@ -132,6 +167,8 @@ class Config:
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    multitask: MultitaskConfig = field(default_factory=MultitaskConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
@@ -139,9 +176,15 @@ class Config:
 def choices() -> dict[str, tuple[str, ...]]:
     """Enumerated settings and their values, defined by the code that uses them."""
     from vltasks.datamodules.base import ON_BAD_SAMPLE
+    from vltasks.datamodules.datamodule import SAMPLINGS
     from vltasks.tasks.optim import SCHEDULES
 
-    return {"optim.schedule": SCHEDULES, "data.on_bad_sample": ON_BAD_SAMPLE}
+    return {
+        "optim.schedule": SCHEDULES,
+        "data.on_bad_sample": ON_BAD_SAMPLE,
+        "multitask.sampling": SAMPLINGS,
+        "multitask.monitor_mode": ("max", "min"),
+    }
 
 
 @dataclass(frozen=True)
@@ -369,16 +412,57 @@ def validate(spec: RunSpec) -> None:
         raise ConfigError(
             "backbone: set backbone.pretrained=<hub name or dir> or backbone.preset (e.g. vilt_tiny)"
         )
-    key, value = "optim.schedule", cfg.optim.schedule
-    if value not in enumerated[key]:
-        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(enumerated[key])}")
+    for key, value in (
+        ("optim.schedule", cfg.optim.schedule),
+        ("multitask.sampling", cfg.multitask.sampling),
+        ("multitask.monitor_mode", cfg.multitask.monitor_mode),
+    ):
+        if value is not None and value not in enumerated[key]:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(enumerated[key])}")
+    _validate_scale(spec)
     try:
         family = family_of(to_plain(bb), offline=True)
         if family is not None:
             for name, task in spec.tasks.items():
                 check_buildable(family, set(HEADS.get(task.head).needs), who=f"tasks.{name}.head={task.head}")
+                fmt = READERS.get(task.data.format)
+                check_buildable(family, set(fmt.needs), who=f"tasks.{name}.data.format={task.data.format}")
     except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+FSDP_PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")  # what Lightning's ModelParallelStrategy takes
+
+
+def _validate_scale(spec: RunSpec) -> None:
+    """Multitask sampling, the aggregate monitor, step counts and the strategy/precision pair."""
+    cfg = spec.config
+    mt = cfg.multitask
+    if mt.sampling == "temperature" and not mt.temperature > 0:
+        raise ConfigError(f"multitask.temperature: must be > 0, got {mt.temperature}")
+    for key, value in (
+        ("multitask.steps_per_epoch", mt.steps_per_epoch),
+        ("checkpoint.every_n_steps", cfg.checkpoint.every_n_steps),
+    ):
+        if value is not None and value < 1:
+            raise ConfigError(f"{key}: must be a positive step count or unset, got {value}")
+    for key in mt.monitor:
+        task = str(key).split("/", 1)[0]
+        if "/" not in str(key) or task not in spec.tasks:
+            raise ConfigError(
+                f"multitask.monitor: {key!r} is not 'task/metric' with a task of this run "
+                f"({', '.join(spec.tasks)}), e.g. '{next(iter(spec.tasks))}/accuracy'"
+            )
+    for name, task in spec.tasks.items():
+        if not task.weight >= 0:
+            raise ConfigError(f"tasks.{name}.weight: a loss weight must be >= 0, got {task.weight}")
+    strategy, precision = str(cfg.trainer.strategy), str(cfg.trainer.precision)
+    if strategy == "fsdp" and precision not in FSDP_PRECISIONS:
+        raise ConfigError(
+            f"trainer.precision={precision} with trainer.strategy=fsdp: use one of "
+            f"{', '.join(FSDP_PRECISIONS)} (FSDP here is FSDP2 through Lightning's ModelParallelStrategy, "
+            "which has no fp16 gradient scaler)"
+        )
 
 
 def to_plain(cfg: Any) -> Any:

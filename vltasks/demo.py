@@ -33,36 +33,56 @@ def _val_predictions(model: Any, dm: Any, task_index: int) -> tuple[list[int], l
     return qids, preds, answers
 
 
+def _task_baselines(name: str, meta: dict[str, Any], split: str | None) -> dict[str, Any]:
+    """Print the trivial baselines a world's meta records for one split; {} where it records none."""
+    baselines = meta.get("baselines", {}).get(split) if split else None
+    if not baselines:
+        return {}
+    print(f"\n{name}: trivial baselines, synthetic {split} split (read beside the metrics)")
+    for what, value in baselines.items():
+        print(f"  {what:<55} {value:.4f}")
+    return {name: {"split": split, "baselines": baselines}}
+
+
+def print_baselines(spec: RunSpec, stage: str) -> dict[str, Any]:
+    """The trivial baselines the world's writer recorded for the split a stage evaluates, printed
+    beside an evaluation's metrics (`validate`, `test`); {} where none were recorded."""
+    report: dict[str, Any] = {}
+    for name, task in spec.tasks.items():
+        report.update(_task_baselines(name, read_meta(task.data.root), task.data.split(stage)))
+    return report
+
+
 def synthetic_report(spec: RunSpec, model: Any, dm: Any, best: str) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for i, name in enumerate(model.task_names):
         data = spec.tasks[name].data
         meta = read_meta(data.root)
+        # VQAv2's world records none; video QA's do
+        report.update(_task_baselines(name, meta, data.split("val")))
         if model.config["tasks"][name]["head"] != "vqa":
-            split = data.split("val")
-            baselines = meta.get("baselines", {}).get(split)
-            if baselines:
-                print(f"\n{name}: trivial baselines, synthetic {split} split (read beside the metrics)")
-                for what, value in baselines.items():
-                    print(f"  {what:<55} {value:.4f}")
-                report[name] = {"split": split, "baselines": baselines}
             continue
         qids, preds, answers = _val_predictions(model, dm, i)
         majority = model.heads[name].answers[0]  # the vocabulary is sorted by training frequency
-        ours = vqa_scores(preds, answers).double()
-        base = vqa_scores([majority] * len(preds), answers).double()
+        protocol = model.heads[name].protocol  # video QA: "exact", one answer per question
+        ours = vqa_scores(preds, answers, protocol).double()
+        base = vqa_scores([majority] * len(preds), answers, protocol).double()
         by_kind: dict[str, list[int]] = defaultdict(list)
         for j, q in enumerate(qids):
             by_kind[meta["question_kind"][str(q)]].append(j)
         rows = {"all": (ours.mean().item(), base.mean().item(), len(qids))}
         for kind, idx in sorted(by_kind.items()):
             rows[kind] = (ours[idx].mean().item(), base[idx].mean().item(), len(idx))
-        print(f"\n{name}: validation VQA accuracy (official 2021 protocol) vs always answering {majority!r}")
+        what = "official 2021" if protocol == "vqav2" else repr(protocol)
+        print(f"\n{name}: validation VQA accuracy ({what} protocol) vs always answering {majority!r}")
         print(f"  {'question kind':<14} {'model':>7} {'majority':>9} {'questions':>10}")
         for kind, (acc, b, n) in rows.items():
             print(f"  {kind:<14} {acc:>7.4f} {b:>9.4f} {n:>10d}")
         ratio = rows["all"][0] / max(rows["all"][1], 1e-12)
         print(f"  model / majority baseline = {ratio:.2f}x   (checkpoint: {best})")
-        report[name] = {k: {"accuracy": a, "majority": b, "questions": n} for k, (a, b, n) in rows.items()}
+        report[name] = {
+            **report.get(name, {}),
+            **{k: {"accuracy": a, "majority": b, "questions": n} for k, (a, b, n) in rows.items()},
+        }
         report[name]["majority_answer"] = majority
     return report

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 from vltasks.datamodules import READERS, BadSampleError
-from vltasks.datamodules.karpathy import KarpathyCollator, KarpathyData
+from vltasks.datamodules.caption_corpus import CorpusCollator
+from vltasks.datamodules.karpathy import KarpathyData
 from vltasks.datamodules.synthetic.karpathy import annotation_path, write_karpathy
 
 STAGES = {"train": "train", "val": "val", "test": "test", "predict": "test"}
@@ -47,7 +48,7 @@ def test_reads_coco_layout_both_views(coco_root):
     assert len(_data(coco_root, train_unit="image").samples("train")) == 8
     gallery = data.samples("predict")[0]["gallery"]
     assert len(gallery.texts) == 15 and gallery.text_ids == [c["sentid"] for c in data.captions("predict")]
-    assert sorted(data.texts()) == sorted(c for s in data.images("train") for c in s["captions"])
+    assert sorted(data.texts()) == sorted(c for s in data.items("train") for c in s["captions"])
 
 
 def test_reads_flickr30k_layout(tmp_path):
@@ -130,15 +131,14 @@ class _Processor:
             "attention_mask": torch.ones(len(texts), 4),
         }
 
-    def __call__(self, images=None, texts=None):
-        out = self.text(texts) if texts is not None else {}
-        return {**out, "pixel_values": torch.zeros(len(images), 3, 8, 8)}
+    def images(self, images):
+        return {"pixel_values": torch.zeros(len(images), 3, 8, 8)}
 
 
 def test_collate_caption_and_image_batches(coco_root):
     data = _data(coco_root)
     collate = data.collate(_Processor(), {})
-    assert isinstance(collate, KarpathyCollator)
+    assert isinstance(collate, CorpusCollator)
     ds = data.dataset(data.samples("train"))
     pairs = collate([ds[0], ds[1], ds[7]])
     assert pairs["input_ids"].shape[0] == 3 and pairs["sentid"].tolist() == [

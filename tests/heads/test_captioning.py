@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from vltasks.datamodules.karpathy_caption import CaptionCollator
+from vltasks.datamodules.caption_corpus import CaptionCollator
 from vltasks.heads import HEADS
 from vltasks.heads.captioning import CaptioningHead
 

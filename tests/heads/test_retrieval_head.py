@@ -164,4 +164,7 @@ def test_predictions_rank_the_split_gallery_and_round_trip_json(root):
     assert json.loads(json.dumps(rows)) == rows
     with torch.no_grad():
         out = head.run(backbone, batch)
-    assert "nearest caption" in head.describe(out, batch, 0)
+    lines = head.describe(out, batch, 0).splitlines()
+    texts = [c for caps in batch["captions"] for c in caps]
+    assert [x[:3] for x in lines[:3]] == ["1. ", "2. ", "3. "] and lines[0][3] in "+x"
+    assert all(x[5:] in texts for x in lines[:3]) and lines[3] == f"GT: {batch['captions'][0][0]}"

@@ -311,8 +311,56 @@ def _didemo():
     )
 
 
+def _video_qa_exact():
+    """One answer per question (MSRVTT-QA style), question types of the dataset's own naming."""
+    rng = random.Random(13)
+    pool = ["dog", "two", "red", "left", "cat"]
+    items = [(rng.choice(pool), [rng.choice(pool)], ["what", "how", "who"][i % 3]) for i in range(17)]
+
+    def update(m, items, ids):
+        m.update(
+            [p for p, _, _ in items], [a for _, a, _ in items], ids=ids, answer_types=[t for *_, t in items]
+        )
+
+    return (
+        lambda: M.VQAAccuracy(protocol="exact", by_answer_type=True, type_names=("what", "how", "who")),
+        items,
+        update,
+    )
+
+
+def _nextqa():
+    """Five candidates; every NExT-QA type, TP and TN both present (the official TN counts TP)."""
+    g = torch.Generator().manual_seed(14)
+    types = ["CW", "CH", "TN", "TC", "TP", "DL", "DC", "DO"]
+    items = [(torch.randn(5, generator=g), (i * 2) % 5, types[i % 8]) for i in range(19)]
+
+    def update(m, it, ids):
+        m.update(torch.stack([s for s, _, _ in it]), torch.tensor([t for _, t, _ in it]),
+                 [q for *_, q in it], ids=ids)  # fmt: skip
+
+    return lambda: M.NExTQAAccuracy(), items, update
+
+
+def _counts():
+    """Raw regressed counts (some below 1, above 10, on .5) against answers 1..10."""
+    g = torch.Generator().manual_seed(15)
+    items = [(float(torch.randn(1, generator=g) * 4 + 4), 1 + i % 10) for i in range(16)]
+    items[3] = (2.5, 2)  # half to even: 2
+    return (
+        lambda: M.CountMSE(),
+        items,
+        lambda m, it, ids: m.update(
+            torch.tensor([p for p, _ in it]), torch.tensor([t for _, t in it]), ids=ids
+        ),
+    )
+
+
 CASES: dict[str, Callable] = {
     "VQAAccuracy": _vqa,
+    "VQAAccuracy[exact]": _video_qa_exact,
+    "NExTQAAccuracy": _nextqa,
+    "CountMSE": _counts,
     "ImageTextRetrieval": _retrieval,
     "VideoTextRetrieval": _video_retrieval,
     "RetrievalCache": _reranked,

@@ -124,12 +124,16 @@ def build_backbone(
     check_buildable(family, needs)
     cls = BACKBONES.get(family)
     if pretrained:
-        return cls.from_pretrained(str(pretrained), **_fusion_kwargs(family, cfg, needs))
-    spec = {**PRESETS[preset], **(cfg.get("preset_args") or {})}
-    if texts is None:
-        raise ValueError(f"backbone preset {preset!r} trains its tokenizer on the data: texts are needed")
-    tokenizer = train_wordpiece(texts(), vocab_size=int(cfg.get("vocab_size") or spec["vocab_size"]))
-    return cls.from_config(spec, tokenizer, **_fusion_kwargs(family, cfg, needs))
+        backbone = cls.from_pretrained(str(pretrained), **_fusion_kwargs(family, cfg, needs))
+    else:
+        spec = {**PRESETS[preset], **(cfg.get("preset_args") or {})}
+        if texts is None:
+            raise ValueError(f"backbone preset {preset!r} trains its tokenizer on the data: texts are needed")
+        tokenizer = train_wordpiece(texts(), vocab_size=int(cfg.get("vocab_size") or spec["vocab_size"]))
+        backbone = cls.from_config(spec, tokenizer, **_fusion_kwargs(family, cfg, needs))
+    if "video" in needs and backbone.video is None:  # a saved directory may bring its own
+        backbone.attach_video(cfg.get("video") or {})
+    return backbone
 
 
 def backbone_from_files(family: str, files: dict[str, str]) -> Backbone:

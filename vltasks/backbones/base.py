@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor, nn
 
+from vltasks.backbones.video import VideoAdapter
 from vltasks.batch import TEXT_KEYS
 
 # Files written by save_pretrained that describe the model but hold no weights: they travel inside
@@ -96,6 +98,7 @@ class Decoder(Protocol):
     """A text decoder conditioned on vision tokens (captioning, generative answers)."""
 
     bos_token_id: int
+    vision_width: int  # width of vision_tokens, which is what the decoder cross-attends to
 
     def vision_tokens(self, pixel_values: Tensor) -> Tensor: ...
 
@@ -193,11 +196,14 @@ class Backbone(nn.Module):
     # checked against it before any weights are loaded
     buildable: ClassVar[frozenset[str]] = frozenset()
     hidden_size: int = 0  # width of fused tokens / pooled vector
+    vision_width: int = 0  # width of the image encoder's tokens (the video adapter, decoders read them)
+    text_width: int = 0  # width of the text encoder's tokens (dual families)
     embed_dim: int | None = None  # width of dual embeddings
 
     def __init__(self, processor: VLProcessor) -> None:
         super().__init__()
         self.processor = processor
+        self.video: VideoAdapter | None = None  # built when a task reads clips (attach_video)
 
     # -- the heads' door -------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> Features:  # pragma: no cover - abstract
@@ -217,6 +223,67 @@ class Backbone(nn.Module):
             raise TypeError(
                 f"backbone {self.family!r} declares {sorted(needs)} but does not implement {broken}"
             )
+
+    # -- clips (the video capability), shared by every family --------------------------------------
+    def attach_video(self, config: dict[str, Any]) -> None:
+        """Add the video adapter (backbones/video.py): temporal embedding, token cap, feature projection."""
+        self.video = VideoAdapter(self.vision_width, **{k: v for k, v in config.items() if v is not None})
+        self.capabilities = frozenset(self.capabilities | {"video"})
+
+    def save_video(self, path: str | Path) -> None:
+        if self.video is not None:
+            self.video.save(path)
+
+    def load_video(self, path: str | Path, weights: bool = True) -> None:
+        """The adapter a save_pretrained directory holds, if any (hub directories hold none)."""
+        adapter = VideoAdapter.load(path, weights) if Path(path).is_dir() else None
+        if adapter is not None:
+            self.video = adapter
+            self.capabilities = frozenset(self.capabilities | {"video"})
+
+    def _frames(self, frames: Tensor) -> tuple[Tensor | None, Tensor]:  # pragma: no cover - per family
+        """Frames [N, 3, H, W] through the image encoder: (the [CLS] vector its dual embedding is
+        projected from, or None; tokens [N, L, D] with [CLS] first)."""
+        raise NotImplementedError
+
+    def _project_visual(self, vector: Tensor) -> Tensor:  # pragma: no cover - per family
+        """A visual [CLS]-like vector [B, D] -> the ITC embedding [B, E] (dual families)."""
+        raise NotImplementedError(f"backbone {self.family!r} has no dual embedding")
+
+    def _encode_clip(
+        self, clip: Tensor, frame_mask: Tensor | None = None
+    ) -> tuple[Tensor | None, VideoTokens]:
+        """(the clip's ITC embedding: mean of its frames', or None; its `VideoTokens`). ``clip`` is
+        frames [B, T, 3, H, W] or pre-extracted features [B, T, F]."""
+        if self.video is None:
+            raise ValueError(f"backbone {self.family!r} has no video adapter: no task of the run reads clips")
+        b, t = clip.shape[:2]
+        mask = (
+            frame_mask if frame_mask is not None else torch.ones(b, t, dtype=torch.long, device=clip.device)
+        )
+        if clip.ndim == 3:
+            tokens = self.video.project(clip)
+            cls: Tensor | None = tokens[:, :, 0]
+        else:
+            cls, tokens = self._frames(clip.flatten(0, 1))
+            tokens = self.video.cap(tokens)
+            tokens = tokens.view(b, t, *tokens.shape[1:])
+            cls = None if cls is None else cls.view(b, t, -1)
+        embeds = None
+        if cls is not None and "dual" in self.capabilities:
+            weights = mask[..., None].to(cls.dtype)
+            embeds = self._project_visual((cls * weights).sum(1) / weights.sum(1).clamp(min=1))
+        return embeds, VideoTokens(self.video.add_time(tokens), mask)
+
+    def encode_video(self, frames: Tensor, frame_mask: Tensor | None = None) -> VideoTokens:
+        """The `Video` protocol: per-frame tokens [B, T, L, D] and the frame mask."""
+        return self._encode_clip(frames, frame_mask)[1]
+
+    @staticmethod
+    def flat(video: VideoTokens) -> tuple[Tensor, Tensor]:
+        """A clip's tokens as one sequence for fusion or a decoder: [B, T * L, D] and its mask."""
+        tokens = video.tokens
+        return tokens.flatten(1, 2), video.frame_mask.repeat_interleave(tokens.shape[2], dim=1)
 
     @property
     def pad_token_id(self) -> int:

@@ -28,6 +28,7 @@ from transformers.models.blip.modeling_blip import BlipPreTrainedModel, BlipVisi
 from transformers.models.blip.modeling_blip_text import BlipTextLMHeadModel, BlipTextModel
 
 from vltasks.backbones.base import Backbone, Encoded, Features, VLProcessor
+from vltasks.batch import visual_input
 
 
 class BlipVLModel(BlipPreTrainedModel):
@@ -55,18 +56,30 @@ class BlipBackbone(Backbone):
     family = "blip"
     model_types = ("blip",)
     capabilities = frozenset({"dual", "fusion", "decoder"})
-    buildable = capabilities
+    buildable = frozenset({*capabilities, "video"})
 
     def __init__(self, model: BlipVLModel, processor: VLProcessor) -> None:
         super().__init__(processor)
         self.model = model
         self.hidden_size = model.config.text_config.hidden_size
         self.embed_dim = model.config.image_text_hidden_size
+        self.vision_width = model.config.vision_config.hidden_size  # the decoder's cross-attention input
+        self.text_width = model.config.text_config.hidden_size
 
     # -- parts, for heads that call the encoders separately (ITC, ITM re-ranking, decoding) --------
     def vision_tokens(self, pixel_values: Tensor) -> Tensor:
-        """Vision tokens [B, P, Dv] ([CLS] first): what the decoder and the fusion attend to."""
+        """Vision tokens [B, P, Dv] ([CLS] first): what the decoder and the fusion attend to. A clip
+        (frames [B, T, 3, H, W] or features [B, T, F]): its frames' tokens as one sequence."""
+        if pixel_values.ndim != 4:
+            return self.flat(self.encode_video(pixel_values))[0]
         return self.model.vision_model(pixel_values=pixel_values).last_hidden_state
+
+    def _frames(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        tokens = self.model.vision_model(pixel_values=frames).last_hidden_state
+        return tokens[:, 0], tokens
+
+    def _project_visual(self, vector: Tensor) -> Tensor:
+        return self.model.vision_proj(vector)
 
     def _text_tokens(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Unimodal text tokens [B, T, Dt]: the text encoder without cross-attention."""
@@ -82,7 +95,11 @@ class BlipBackbone(Backbone):
         ).last_hidden_state
 
     def encode_image(self, pixel_values: Tensor) -> Encoded:
-        """(ITC embedding [B, E]: vision_proj of the image [CLS], vision tokens [B, P, Dv])."""
+        """(ITC embedding [B, E]: vision_proj of the image [CLS], vision tokens [B, P, Dv]); a clip:
+        the mean of its frames' embeddings and its frames' tokens as one sequence."""
+        if pixel_values.ndim != 4:
+            embeds, video = self._encode_clip(pixel_values)
+            return Encoded(embeds, self.flat(video)[0])
         image = self.vision_tokens(pixel_values)
         return Encoded(self.model.vision_proj(image[:, 0]), image)
 
@@ -103,7 +120,7 @@ class BlipBackbone(Backbone):
         return self.model.itm_head(pooled)
 
     def forward(self, batch: dict[str, Any]) -> Features:
-        image = self.encode_image(batch["pixel_values"])
+        image = self.encode_image(visual_input(batch))
         feats = Features(image_tokens=image.tokens, image_embeds=image.embeds)
         if "input_ids" in batch:
             ids, mask = batch["input_ids"], batch["attention_mask"]
@@ -198,16 +215,21 @@ class BlipBackbone(Backbone):
     def from_pretrained(cls, name_or_dir: str, **kwargs: Any) -> BlipBackbone:
         """A dir of ours, or a hub BLIP checkpoint (retrieval or captioning layout)."""
         model = BlipVLModel.from_pretrained(name_or_dir, **kwargs)
-        return cls(model, _load_processor(name_or_dir, model.config))
+        backbone = cls(model, _load_processor(name_or_dir, model.config))
+        backbone.load_video(name_or_dir)
+        return backbone
 
     @classmethod
     def from_dir_without_weights(cls, path: str | Path, **kwargs: Any) -> BlipBackbone:
         config = BlipConfig.from_pretrained(str(path))
-        return cls(BlipVLModel(config), _load_processor(str(path), config))
+        backbone = cls(BlipVLModel(config), _load_processor(str(path), config))
+        backbone.load_video(path, weights=False)
+        return backbone
 
     def save_pretrained(self, path: str | Path) -> None:
         self.model.save_pretrained(str(path))
         self.processor.save_pretrained(path)
+        self.save_video(path)
 
 
 def _ones(tokens: Tensor) -> Tensor:

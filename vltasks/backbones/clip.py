@@ -20,6 +20,7 @@ from transformers import (
 
 from vltasks.backbones.base import Backbone, Encoded, Features, VLProcessor
 from vltasks.backbones.fusion import FusionBlock
+from vltasks.batch import visual_input
 
 FUSION_CONFIG = "vltasks_fusion.json"
 FUSION_WEIGHTS = "vltasks_fusion.safetensors"
@@ -28,7 +29,7 @@ FUSION_WEIGHTS = "vltasks_fusion.safetensors"
 class ClipBackbone(Backbone):
     family = "clip"
     model_types = ("clip",)
-    buildable = frozenset({"dual", "fusion"})  # fusion: a FusionBlock added when a head needs it
+    buildable = frozenset({"dual", "fusion", "video"})  # fusion: a FusionBlock added when a head needs it
 
     def __init__(
         self, model: CLIPModel, processor: VLProcessor, fusion: dict[str, int] | None = None
@@ -38,6 +39,8 @@ class ClipBackbone(Backbone):
         # heads keep their own temperature: an unused trainable parameter would stall DDP's reducer
         self.model.logit_scale.requires_grad_(False)
         self.embed_dim = model.config.projection_dim
+        self.vision_width = model.config.vision_config.hidden_size
+        self.text_width = model.config.text_config.hidden_size
         self.fusion_config = dict(fusion) if fusion else None
         self.fusion: FusionBlock | None = None
         caps = {"dual"}
@@ -55,7 +58,7 @@ class ClipBackbone(Backbone):
         self.capabilities = frozenset(caps)
 
     def forward(self, batch: dict[str, Any]) -> Features:
-        image = self.encode_image(batch["pixel_values"])
+        image = self.encode_image(visual_input(batch))
         text = self.encode_text(batch["input_ids"], batch["attention_mask"])
         feats = Features(
             image_embeds=image.embeds,
@@ -71,9 +74,21 @@ class ClipBackbone(Backbone):
 
     # -- parts, for two-stage retrieval (image features once, ITM on chosen pairs) ----------------
     def encode_image(self, pixel_values: Tensor) -> Encoded:
-        """(image embedding [B, E] for ITC, vision tokens [B, P, Dv] for fusion)."""
+        """(image embedding [B, E] for ITC, vision tokens [B, P, Dv] for fusion). A clip (frames
+        [B, T, 3, H, W] or features [B, T, F]): the mean of its frames' embeddings (CLIP4Clip's
+        meanP) and its frames' tokens, with their temporal embedding, as one sequence."""
+        if pixel_values.ndim != 4:
+            embeds, video = self._encode_clip(pixel_values)
+            return Encoded(embeds, self.flat(video)[0])
         vis = self.model.vision_model(pixel_values=pixel_values)
         return Encoded(self.model.visual_projection(vis.pooler_output), vis.last_hidden_state)
+
+    def _frames(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        vis = self.model.vision_model(pixel_values=frames)
+        return vis.pooler_output, vis.last_hidden_state
+
+    def _project_visual(self, vector: Tensor) -> Tensor:
+        return self.model.visual_projection(vector)
 
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Encoded:
         """(text embedding [B, E] for ITC, text tokens [B, T, Dt] for fusion)."""
@@ -130,6 +145,7 @@ class ClipBackbone(Backbone):
         weights = Path(name_or_dir) / FUSION_WEIGHTS
         if backbone.fusion is not None and weights.is_file():
             backbone.fusion.load_state_dict(load_file(str(weights)))
+        backbone.load_video(name_or_dir)
         return backbone
 
     @classmethod
@@ -137,11 +153,16 @@ class ClipBackbone(Backbone):
         cls, path: str | Path, fusion: dict[str, int] | None = None, **kw: Any
     ) -> ClipBackbone:
         config = CLIPConfig.from_pretrained(str(path))
-        return cls(CLIPModel(config), _load_processor(str(path), config), _read_fusion_config(path) or fusion)
+        backbone = cls(
+            CLIPModel(config), _load_processor(str(path), config), _read_fusion_config(path) or fusion
+        )
+        backbone.load_video(path, weights=False)
+        return backbone
 
     def save_pretrained(self, path: str | Path) -> None:
         self.model.save_pretrained(str(path))
         self.processor.save_pretrained(path)
+        self.save_video(path)
         if self.fusion is not None:
             (Path(path) / FUSION_CONFIG).write_text(json.dumps(self.fusion_config))
             save_file(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from transformers import AutoImageProcessor, AutoTokenizer, ViltConfig, ViltImageProcessor, ViltModel
 
 from vltasks.backbones.base import Backbone, Features, VLProcessor
@@ -18,21 +19,44 @@ class ViltBackbone(Backbone):
     family = "vilt"
     model_types = ("vilt",)
     capabilities = frozenset({"fusion"})
-    buildable = capabilities
+    buildable = frozenset({"fusion", "video"})  # video: frames' patches in the one fused sequence
 
     def __init__(self, model: ViltModel, processor: VLProcessor) -> None:
         super().__init__(processor)
         self.model = model
-        self.hidden_size = model.config.hidden_size
+        self.hidden_size = self.vision_width = model.config.hidden_size
 
     def forward(self, batch: dict[str, Any]) -> Features:
-        inputs = {k: batch[k] for k in (*_TEXT_KEYS, "pixel_values", "pixel_mask") if k in batch}
-        out = self.model(**inputs)
+        inputs = {k: batch[k] for k in _TEXT_KEYS if k in batch}
+        clip = batch.get("video", batch.get("video_features"))
+        if clip is None:
+            inputs.update({k: batch[k] for k in ("pixel_values", "pixel_mask") if k in batch})
+            out = self.model(**inputs)
+            visual_mask = None
+        else:  # every frame's tokens join the one fused sequence (ViLT is single-stream)
+            tokens, visual_mask = self.flat(self.encode_video(clip, batch.get("frame_mask")))
+            out = self.model(**inputs, image_embeds=tokens, pixel_mask=visual_mask)
         tokens = out.last_hidden_state
         text_len = batch["input_ids"].shape[1]
         mask = batch["attention_mask"].new_ones(tokens.shape[:2])
         mask[:, :text_len] = batch["attention_mask"]
+        if visual_mask is not None:
+            mask[:, text_len:] = visual_mask
         return Features(tokens=tokens, mask=mask, pooled=out.pooler_output)
+
+    def _frames(self, frames: Tensor) -> tuple[None, Tensor]:
+        """ViLT's own patch embedding of each frame ([CLS] + positions), every patch, in grid order.
+
+        ``visual_embed`` returns the patches in a random order (it draws them with
+        ``torch.multinomial``, in evaluation too) and, given a smaller ``max_image_length``, a random
+        subset: capped that way, one clip evaluated twice gave two accuracies (0.43, then 0.4225 for
+        the same checkpoint). The patches are put back in grid order here and the adapter's ``cap``
+        pools the grid, the same in training and evaluation."""
+        mask = torch.ones(frames.shape[0], *frames.shape[-2:], dtype=torch.long, device=frames.device)
+        tokens, _, (index, (_, width)) = self.model.embeddings.visual_embed(frames, mask, max_image_length=-1)
+        order = (index[..., 0] * width + index[..., 1]).argsort(dim=1)
+        patches = tokens[:, 1:].gather(1, order[..., None].expand(-1, -1, tokens.shape[-1]))
+        return None, torch.cat([tokens[:, :1], patches], dim=1)
 
     # -- building --------------------------------------------------------------------------------
     @classmethod
@@ -64,12 +88,16 @@ class ViltBackbone(Backbone):
     @classmethod
     def from_pretrained(cls, name_or_dir: str, **kwargs: Any) -> ViltBackbone:
         model = ViltModel.from_pretrained(name_or_dir, **kwargs)
-        return cls(model, cls._load_processor(name_or_dir, model.config))
+        backbone = cls(model, cls._load_processor(name_or_dir, model.config))
+        backbone.load_video(name_or_dir)
+        return backbone
 
     @classmethod
     def from_dir_without_weights(cls, path: str | Path, **kwargs: Any) -> ViltBackbone:
         config = ViltConfig.from_pretrained(str(path))
-        return cls(ViltModel(config), cls._load_processor(str(path), config))
+        backbone = cls(ViltModel(config), cls._load_processor(str(path), config))
+        backbone.load_video(path, weights=False)
+        return backbone
 
     @staticmethod
     def _load_processor(name_or_dir: str, config: ViltConfig) -> VLProcessor:
@@ -80,6 +108,7 @@ class ViltBackbone(Backbone):
     def save_pretrained(self, path: str | Path) -> None:
         self.model.save_pretrained(str(path))
         self.processor.save_pretrained(path)
+        self.save_video(path)
 
 
 @torch.no_grad()

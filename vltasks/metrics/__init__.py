@@ -15,12 +15,14 @@ from vltasks.metrics.ocr_vqa import ANLS, ExactMatch, RelaxedAccuracy, TokenF1
 from vltasks.metrics.retrieval import ImageTextRetrieval, VideoTextRetrieval
 from vltasks.metrics.retrieval_rerank import RetrievalCache
 from vltasks.metrics.temporal import DiDeMoMoments, MomentRetrievalMetrics, TemporalGroundingRecall
+from vltasks.metrics.video_qa import CountMSE, NExTQAAccuracy
 from vltasks.metrics.visdial import VisDialMetrics
 from vltasks.metrics.vqa import VQAAccuracy
 
 __all__ = [
     *_caption_all,
     "ANLS",
+    "CountMSE",
     "DenseCapMAP",
     "DiDeMoMoments",
     "EntailmentAccuracy",
@@ -31,6 +33,7 @@ __all__ = [
     "MaskIoU",
     "MomentRetrievalMetrics",
     "MultipleChoiceAccuracy",
+    "NExTQAAccuracy",
     "RelaxedAccuracy",
     "RetrievalCache",
     "TemporalGroundingRecall",

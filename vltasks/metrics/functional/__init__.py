@@ -16,12 +16,14 @@ from vltasks.metrics.functional.temporal import (
     moment_retrieval_metrics,
     temporal_grounding_recall,
 )
+from vltasks.metrics.functional.video_qa import count_mse, nextqa_accuracy
 from vltasks.metrics.functional.visdial import visdial_metrics
 from vltasks.metrics.functional.vqa import normalize_vqa_answer, vqa_accuracy, vqa_scores
 
 __all__ = [
     *_caption_all,
     "anls",
+    "count_mse",
     "densecap_map",
     "didemo_moment_metrics",
     "didemo_rank_moments",
@@ -32,6 +34,7 @@ __all__ = [
     "mask_iou",
     "moment_retrieval_metrics",
     "multiple_choice_accuracy",
+    "nextqa_accuracy",
     "normalize_vqa_answer",
     "qvhighlights_eval",
     "qvhighlights_gt_saliency",

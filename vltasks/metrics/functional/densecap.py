@@ -51,6 +51,13 @@ def to_xyxy(boxes: Tensor, box_format: str = "xyxy") -> Tensor:
     return torch.stack([xc - hw, yc - hh, xc + hw, yc + hh], -1)
 
 
+def inclusive_corners(xyxy: Tensor) -> Tensor:
+    """Pixel corners whose x2 - x1 is the width (torchvision's) -> DenseCap's inclusive corners, in
+    which a box of width w spans x1 .. x1 + w - 1 (its IoU counts pixels, +1)."""
+    xyxy = torch.as_tensor(xyxy)
+    return xyxy - xyxy.new_tensor([0.0, 0.0, 1.0, 1.0])
+
+
 def iou_plus_one(a: Tensor, b: Tensor) -> Tensor:
     """[A, B] IoU with inclusive pixel areas; 0 where the boxes do not overlap."""
     a, b = a.double()[:, None, :], b.double()[None, :, :]
@@ -139,6 +146,26 @@ def default_meteor() -> Meteor:
         raise ImportError("densecap_map needs a `meteor` callable (preds, refs) -> scores, or "
                           "vltasks.metrics.functional.caption.meteor_per_sentence") from e  # fmt: skip
     return meteor_per_sentence
+
+
+def meteor_problem() -> str | None:
+    """Why the official METEOR cannot run here, saying what is missing and how to get it (Java, or
+    pycocoevalcap's jar and paraphrase table), or None when it can. Checked without starting the jar."""
+    try:
+        from vltasks.metrics.functional.caption._java import (
+            JavaUnavailableError,
+            find_java,
+            pycocoevalcap_file,
+        )
+    except ImportError as e:  # pragma: no cover - depends on the captioning package
+        return f"the captioning metrics package is not importable ({e})"
+    try:
+        pycocoevalcap_file("meteor", "meteor-1.5.jar")
+        pycocoevalcap_file("meteor", "data", "paraphrase-en.gz")
+        find_java("java", "DenseCap mAP's METEOR")
+    except JavaUnavailableError as e:
+        return str(e)
+    return None
 
 
 def image_records(

@@ -9,8 +9,13 @@ published variants, chosen with `protocol=`:
 - ``"lavis"`` (pre-2021 code, still in LAVIS): the prediction is always stripped and normalized; the
   ground truth gets punctuation processing only, and only when its answers differ.
 - ``"evalai"`` (TextVQA / EvalAI, mmf's ``EvalAIAnswerProcessor``): both sides always normalized.
+- ``"exact"`` (video QA: MSRVTT-QA, MSVD-QA, ActivityNet-QA, TGIF-QA FrameQA, one answer per
+  question): 1 when the stripped prediction equals a ground-truth answer, else 0. The soft score
+  cannot serve there: with a single answer its leave-one-out subsets are empty and it gives 0 (or
+  1/3 in the ``n <= 1`` form), where those benchmarks report plain accuracy.
 
-Score per question: mean over the leave-one-annotator-out subsets of min(1, matches / 3).
+Score per question (all but ``"exact"``): mean over the leave-one-annotator-out subsets of
+min(1, matches / 3).
 Speed comes from normalizing each distinct string once and scoring all questions as int tensors.
 """
 
@@ -27,7 +32,7 @@ from torch import Tensor
 
 from vltasks.metrics.utilities import mean_or
 
-PROTOCOLS = ("vqav2", "lavis", "evalai")
+PROTOCOLS = ("vqav2", "lavis", "evalai", "exact")
 
 # The official contractions map (2021 version, ASCII apostrophes), written as key=value pairs.
 _CONTRACTIONS_TEXT = """
@@ -128,6 +133,9 @@ def _forms(s: str, protocol: str) -> tuple[str, str, str, str, str]:
     if protocol == "evalai":
         norm = normalize_vqa_answer(s, "evalai")
         return s, norm, norm, norm, norm
+    if protocol == "exact":
+        clean = _clean(s)
+        return clean, clean, clean, clean, clean
     full = normalize_vqa_answer(s)
     if protocol == "vqav2":
         clean = _clean(s)
@@ -168,6 +176,8 @@ def vqa_scores(preds: Sequence[str], answers: Sequence[Sequence[str]], protocol:
     gt = torch.where(differ[:, None], lookup[gt_raw, 2], lookup[gt_raw, 1])
     pred = torch.where(differ, lookup[pred_raw, 4], lookup[pred_raw, 3])
     match = (gt == pred[:, None]) & valid
+    if protocol == "exact":
+        return match.any(1).double()
     total = match.sum(1, keepdim=True)
     acc = torch.clamp((total - match.long()).double() / 3.0, max=1.0) * valid
     summed = acc[:, 0].clone()

@@ -36,26 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def plain_loop(run: Any, model: torch.nn.Module, total: int) -> Any:
     """A hand-written loop over the run's first task: a generator of step times."""
-    from torch.utils.data import DataLoader
-    from vltasks.datamodules.media import CollateLoaded
-
-    from vltasks.tasks.optim import build_optimizer
+    from gpu_step import plain_parts  # the same loader, optimizer and schedule as the GPU script's
 
     cfg = run.spec.config
-    task = model.task_names[0]
-    data = run.datamodule.tasks[task]
-    spec = run.datamodule.specs[task]
-    loader = DataLoader(
-        data.dataset(data.samples("train"), train=True),
-        batch_size=spec.batch_size,
-        shuffle=True,
-        collate_fn=CollateLoaded(data.collate(model.backbone.processor, model.collate_args()[task])),
-        num_workers=spec.num_workers,
-        persistent_workers=spec.num_workers > 0,
-    )
-    parts = [(model.backbone, 1.0), (model.heads, float(cfg.optim.head_lr_mult))]
-    opt, sched = build_optimizer(parts, dict(cfg.optim), total)
-    clip = cfg.trainer.gradient_clip_val
+    loader, opt, sched, clip, task = plain_parts(run, model, total)
     params = [p for p in model.parameters() if p.requires_grad]
     precision = str(cfg.trainer.precision)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed")

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vltasks.datamodules.video import open_video, segment_indices  # noqa: E402
+from vltasks.datamodules.video import _rgb, open_video, segment_indices  # noqa: E402
 
 SIZE = 224
 
@@ -49,9 +49,10 @@ def write_video(path: Path, seconds: int, fps: int = 30, width: int = 854, heigh
 
 
 def decode_all(path: str, record: str, num_frames: int, train: bool) -> list[Image.Image]:
-    """The naive reader: every frame of the file, then the same 8 indices."""
+    """The naive reader: every frame of the file (converted as vltasks converts one), then the same
+    8 indices."""
     with av.open(path) as container:
-        frames = [f.to_image() for f in container.decode(video=0)]
+        frames = [_rgb(f) for f in container.decode(video=0)]
     return [frames[i] for i in segment_indices(len(frames), num_frames, train)]
 
 

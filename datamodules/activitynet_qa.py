@@ -37,6 +37,7 @@ def _records(path: Path) -> list[Any]:
 class ActivityNetQAData(VideoQAData):
     format = "activitynet_qa"
     question_types = TYPES
+    question_type_groups = {"free": list(TYPES[3:])}  # the paper's "Free" column: types 3-8 together
     options = {**VideoQAData.options, "video_prefix": "v_"}  # file stem = prefix + video_name
 
     def read(self, split: str, problems: Problems) -> list[dict[str, Any]]:

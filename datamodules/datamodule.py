@@ -101,10 +101,13 @@ class SeededSamples(Dataset):
     """A training dataset whose sample ``i`` of pass ``p`` loads with python's, numpy's and torch's RNGs
     seeded from (seed, p, i), so its random choices (a clip's frames) are the same in any worker, with
     any number of workers, and after a restart. In the main process (no workers) the RNG states are
-    put back afterwards: the model's own randomness (dropout) must not depend on the data."""
+    put back afterwards: the model's own randomness (dropout) must not depend on the data.
 
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset, self.seed = dataset, seed
+    ``seeded=False`` (a dataset whose loading draws no randomness, ``draws_random``): the indices
+    are passed through, and nothing is seeded or saved."""
+
+    def __init__(self, dataset: Dataset, seed: int, seeded: bool = True) -> None:
+        self.dataset, self.seed, self.seeded = dataset, seed, seeded
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -116,6 +119,8 @@ class SeededSamples(Dataset):
         """A batch at once (the DataLoader's fetcher calls this when it exists), each sample seeded
         from (seed, pass, index). In the main process the RNG states are saved and put back once a
         batch, not once a sample: that costs ~100 us, 6% of a tiny model's training step."""
+        if not self.seeded:
+            return [self.dataset[index] for _, index in keys]
         if torch.utils.data.get_worker_info() is not None:  # a worker's RNGs serve its samples only
             return self._load(keys)
         saved = torch.get_rng_state(), np.random.get_state(), random.getstate()
@@ -157,20 +162,29 @@ class TaskSchedule:
         temperature: float = 2.0,
         steps_per_epoch: int | None = None,
         seed: int = 0,
+        weights: dict[str, float] | None = None,
     ) -> None:
         """``sizes``: training samples per task (the whole split); ``batches``: batches in one pass of
-        a task's loader on one rank (the same on every rank)."""
+        a task's loader on one rank (the same on every rank); ``weights``: factors on the drawn
+        tasks' probabilities (1 for a task not named), to favour a task that learns slower; ``all``
+        and ``round_robin`` draw nothing, and the config check says so when weights are set."""
         if sampling not in SAMPLINGS:
             raise ValueError(f"multitask.sampling must be one of {SAMPLINGS}, got {sampling!r}")
+        weights = dict(weights or {})
+        unknown = sorted(set(weights) - set(sizes))
+        if unknown:
+            raise ValueError(f"multitask.weights: {unknown} are not tasks of this run ({sorted(sizes)})")
+        if any(not w > 0 for w in weights.values()):
+            raise ValueError(f"multitask.weights must be > 0, got {weights}")
         self.tasks = list(sizes)
         self.sizes, self.batches, self.sampling, self.seed = sizes, batches, sampling, seed
-        weights = [float(sizes[t]) for t in self.tasks]
+        drawn = [float(sizes[t]) for t in self.tasks]
         if sampling == "temperature":
-            weights = [w ** (1.0 / temperature) for w in weights]
+            drawn = [w ** (1.0 / temperature) for w in drawn]
         if sampling == "round_robin":
-            weights = [1.0] * len(self.tasks)
-        total = sum(weights)
-        self.probabilities = {t: w / total for t, w in zip(self.tasks, weights)}
+            drawn = [1.0] * len(self.tasks)
+        drawn = [w * weights.get(t, 1.0) for w, t in zip(drawn, self.tasks)]
+        self.probabilities = {t: w / sum(drawn) for t, w in zip(self.tasks, drawn)}
         default = max(batches.values()) if sampling == "all" else sum(batches[t] for t in self.tasks)
         self.steps = int(steps_per_epoch or default)
         self._counts: list[dict[str, int]] = []  # batches of each task drawn in epoch e
@@ -314,7 +328,7 @@ class VLDataModule(L.LightningDataModule):
         sampler: Sampler[Any]
         if train:
             sampler = TrainSampler(len(ds), world, rank, seed=self.seed)  # type: ignore[arg-type]
-            ds = SeededSamples(ds, self.seed)
+            ds = SeededSamples(ds, self.seed, seeded=getattr(ds, "draws_random", True))
         else:
             sampler = (
                 UnrepeatedDistributedSampler(len(ds), world, rank) if world > 1 else SequentialSampler(ds)  # type: ignore[arg-type]

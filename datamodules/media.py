@@ -115,13 +115,22 @@ class SampleDataset(Dataset):
     """A list of validated samples; ``load`` adds what the collate needs (the decoded image).
 
     A sample that fails to load comes back as ``{"sample_id", FAILED: message}``: the collate
-    leaves it out of the batch and the DataModule decides (raise, or drop and count)."""
+    leaves it out of the batch and the DataModule decides (raise, or drop and count).
+
+    ``draws_random``: whether ``load`` draws from the global RNGs (a training clip's frames). Only
+    then does the DataModule seed each sample (`SeededSamples`); a load that draws nothing needs no
+    seed, and seeding 64 samples costs 2% of a tiny model's training step. tests/test_contracts.py
+    checks that every reader that draws says so."""
 
     def __init__(
-        self, samples: list[dict[str, Any]], load: Callable[[dict[str, Any]], dict[str, Any]]
+        self,
+        samples: list[dict[str, Any]],
+        load: Callable[[dict[str, Any]], dict[str, Any]],
+        draws_random: bool = False,
     ) -> None:
         self.samples = samples
         self.load = load
+        self.draws_random = draws_random
 
     def __len__(self) -> int:
         return len(self.samples)

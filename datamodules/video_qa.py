@@ -77,6 +77,7 @@ class VideoQAData(ClipSource, TaskData):
 
     kind: ClassVar[str] = "open"
     choice_protocol: ClassVar[str] = ""  # the multiple_choice head's protocol (choice kind)
+    question_type_groups: ClassVar[dict[str, list[str]]] = {}  # more per-type keys over several types
     # the dataset's question types, in its order, for the per-type accuracy (open kind); a type
     # without questions in the evaluated split is NaN there, as VQAv2's answer types are
     question_types: ClassVar[tuple[str, ...]] = ()
@@ -104,6 +105,7 @@ class VideoQAData(ClipSource, TaskData):
             "answers": answer_vocabulary(answers, self.opts["min_answer_count"], self.opts["max_answers"]),
             "protocol": "exact",
             "answer_types": list(self.question_types),
+            **({"answer_type_groups": dict(self.question_type_groups)} if self.question_type_groups else {}),
         }
 
     def texts(self) -> Iterable[str]:

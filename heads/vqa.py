@@ -18,9 +18,11 @@ from vltasks.metrics.vqa import ANSWER_TYPES
 
 @HEADS.register("vqa")
 class VQAHead(Head[Fusion]):
-    """Classifier on the fused pooled vector; BCE on the soft VQA scores of each answer.
+    """Classifier on the fused pooled vector; BCE on the soft VQA scores of each answer (VQAv2), or
+    softmax cross-entropy on the one answer (``protocol="exact"``: video QA, as ClipBERT and ALPRO
+    train MSRVTT-QA; ``loss`` overrides either).
 
-    The loss is scaled by the number of answers (as in ViLT) so its size does not shrink with a
+    The BCE is scaled by the number of answers (as in ViLT) so its size does not shrink with a
     large vocabulary. ``pooling="pooled+max"`` adds the max over the fused tokens (heads/base.py).
     Video QA readers give ``protocol="exact"`` (one answer per question) and their own question
     types (``answer_types``) for the per-type breakdown; VQAv2's are yes/no, number, other.
@@ -37,14 +39,20 @@ class VQAHead(Head[Fusion]):
         dropout: float = 0.0,
         pooling: str = "pooled",
         answer_types: list[str] | None = None,
+        loss: str | None = None,
+        answer_type_groups: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__()
+        self.loss_kind = loss or ("ce" if protocol == "exact" else "bce")
+        if self.loss_kind not in ("bce", "ce"):
+            raise ValueError(f"VQA head: loss must be bce or ce, got {loss!r}")
         self.pooling, width = pooling, hidden_size * check_pooling(pooling, "vqa")
         if not answers:
             raise ValueError("VQA head: the answer vocabulary is empty (no training answers were read)")
         self.answers = list(answers)
         self.protocol = protocol
         self.answer_types = list(answer_types or ANSWER_TYPES)
+        self.answer_type_groups = dict(answer_type_groups or {})  # ActivityNet-QA's "free"
         self.classifier = mlp(width, 2 * hidden_size, len(self.answers), dropout)
 
     def forward(self, features: Features, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -55,6 +63,8 @@ class VQAHead(Head[Fusion]):
 
     def loss(self, outputs: dict[str, Tensor], batch: dict[str, Any]) -> Tensor:
         logits, targets = outputs["logits"], batch["targets"]
+        if self.loss_kind == "ce":  # a row without a training answer (all zero) adds nothing
+            return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
         return F.binary_cross_entropy_with_logits(logits, targets) * targets.shape[1]
 
     def _answers(self, outputs: dict[str, Tensor]) -> list[str]:
@@ -71,7 +81,10 @@ class VQAHead(Head[Fusion]):
             {
                 "accuracy": VQAAccuracy(protocol=self.protocol),
                 "by_type": VQAAccuracy(
-                    protocol=self.protocol, by_answer_type=True, type_names=self.answer_types
+                    protocol=self.protocol,
+                    by_answer_type=True,
+                    type_names=self.answer_types,
+                    type_groups=self.answer_type_groups,
                 ),
             }
         )

@@ -11,9 +11,12 @@ registries is exercised here, so a new one is tested the day it is registered.
 from __future__ import annotations
 
 import json
+import random
 
+import numpy as np
 import pytest
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from vltasks.datamodules import READERS
 from vltasks.datamodules.synthetic import WRITERS
 from vltasks.heads import HEADS
@@ -21,7 +24,7 @@ from vltasks.heads import HEADS
 from tests.tiny import BACKBONE
 from vltasks import runtime
 from vltasks.backbones import BACKBONES, PRESETS, Backbone, Encoded, build_backbone, protocols_for
-from vltasks.batch import is_labelled
+from vltasks.batch import FAILED, Instances, is_labelled, move_batch
 from vltasks.config import ConfigError, builtin_configs, load_run
 
 DEMOS = [c for c in builtin_configs() if c.endswith("_demo")]
@@ -44,6 +47,25 @@ def _demo_for(head: str) -> tuple[str, str, list[str]]:
                 tiny = [f"backbone={run.config.backbone.name}_tiny"]
                 return name, task, [*tiny, "synthetic.enabled=true", "trainer.precision=32-true"]
     raise AssertionError(f"head {head!r} has no config with a synthetic world: add a demo")
+
+
+def _same_tree(a, b) -> bool:
+    """Equal structure and leaves; tensors compared by device, dtype and shape (meta has no values)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and (a.device, a.dtype, a.shape) == (b.device, b.dtype, b.shape)
+    if isinstance(a, dict):
+        return type(a) is type(b) and a.keys() == b.keys() and all(_same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same_tree, a, b))
+    if isinstance(a, Instances):
+        return (
+            isinstance(b, Instances)
+            and list(a) == list(b)
+            and all(_same_tree(getattr(a, k), getattr(b, k)) for k in a)
+        )
+    if hasattr(a, "__dict__") and not isinstance(a, type):
+        return type(a) is type(b) and _same_tree(vars(a), vars(b))
+    return a == b
 
 
 def _first(loader):
@@ -70,6 +92,9 @@ def test_every_head_runs_forward_loss_predict_and_metrics(head_name, tmp_path):
 
     model.train()
     batch = _first(dm.train_dataloader())[0][task]
+    # the module's fast batch transfer gives what Lightning's generic walk gives, on every head's batch
+    meta = torch.device("meta")
+    assert _same_tree(move_batch(batch, meta), move_data_to_device(batch, meta))
     out = head.run(model.backbone, batch)
     loss = head.loss(out, batch)
     assert loss.ndim == 0 and torch.isfinite(loss)
@@ -111,6 +136,19 @@ def test_every_reader_reads_its_synthetic_layout(fmt, tmp_path):
     assert len({s["sample_id"] for s in val}) == len(val)
     assert list(reader.texts()), "tiny backbones train their tokenizer on the training text"
     assert reader.skipped == {d.split("train"): 0, d.split("val"): 0}
+
+    # a training load that draws from the global RNGs must say so (draws_random): only such datasets
+    # are seeded per sample, and an unseeded draw would differ between a fit and its resumption
+    ds = reader.dataset(train, train=True)
+    states = lambda: (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())  # noqa: E731
+    before = states()
+    for i in range(min(len(ds), 4)):
+        assert FAILED not in ds[i], ds[i]
+    after = states()
+    drew = not (torch.equal(before[0], after[0]) and (before[1] == after[1]).all() and before[2] == after[2])
+    assert not drew or ds.draws_random, (
+        f"reader {fmt!r} draws randomness when loading but does not declare it"
+    )
 
 
 TEXTS = ["a red circle left of a blue square", "what color is the circle?"] * 3

@@ -66,12 +66,21 @@ def test_without_skip_the_run_stops_with_one_line(broken_world, tmp_path, capsys
     )
 
 
-def test_a_non_finite_loss_stops_the_fit_naming_step_and_samples(tmp_path, capsys):
+@pytest.mark.parametrize("deferred", [False, True], ids=["read-at-once", "read-next-step"])
+def test_a_non_finite_loss_stops_the_fit_naming_step_and_samples(tmp_path, capsys, monkeypatch, deferred):
     """A learning rate of 1e30 turns the loss NaN within steps: the fit must stop there, exit 1, and
-    leave no checkpoint written after the weights went bad."""
+    leave no checkpoint written after the weights went bad. On an accelerator the flag is read one
+    step late (no host sync per step): forced here on the CPU, with a checkpoint every step."""
+    from vltasks.tasks.module import VLTaskModule
+
+    monkeypatch.setattr(VLTaskModule, "_defer_finite_check", lambda self, loss: deferred)
     root = tmp_path / "data"
     args = ["--config", "vqa_demo", f"data.root={root}", f"trainer.default_root_dir={tmp_path}", *ARGS]
-    assert main(["fit", *args, "data.num_workers=0", "optim.lr=1e30", "trainer.gradient_clip_val=null"]) == 1
+    every = ["checkpoint.every_n_steps=1"] if deferred else []
+    assert (
+        main(["fit", *args, "data.num_workers=0", "optim.lr=1e30", "trainer.gradient_clip_val=null", *every])
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("training error: task 'vqa': the training loss is ") and " at step " in err
     assert "on samples [" in err

@@ -4,6 +4,7 @@ allow, FSDP and precision from the config, and an LR schedule counted in optimiz
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections import Counter
@@ -53,6 +54,30 @@ def test_drawn_tasks_follow_size_to_the_one_over_t(sampling, temperature):
     for task, p in want.items():
         assert counts[task] / 20000 == pytest.approx(p, abs=0.015), task
     assert TaskSchedule(SIZES, BATCHES, sampling, temperature=temperature).steps == sum(BATCHES.values())
+
+
+def test_weights_scale_a_tasks_drawn_probability():
+    s = TaskSchedule(SIZES, BATCHES, "temperature", temperature=2.0, weights={"refcoco": 3.0}, seed=1)
+    drawn = {t: n**0.5 * (3.0 if t == "refcoco" else 1.0) for t, n in SIZES.items()}
+    assert s.probabilities == pytest.approx({t: w / sum(drawn.values()) for t, w in drawn.items()})
+    with pytest.raises(ValueError, match="not tasks of this run"):
+        TaskSchedule(SIZES, BATCHES, "temperature", weights={"gqa": 2.0})
+    turns = TaskSchedule(SIZES, BATCHES, "round_robin", steps_per_epoch=3, weights={"vqa": 2.0})
+    assert turns.epoch(0) == [("vqa",), ("refcoco",), ("snli_ve",)]  # nothing drawn: no effect
+    for bad, match in (
+        (["multitask.weights={gqa: 2}"], "not tasks of this run"),
+        (["multitask.weights={refcoco: 0}"], "must be > 0"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            load_run("multitask_demo", bad)
+
+
+def test_weights_without_draws_are_named_not_dropped_silently(caplog):
+    """The demo's weights under sampling=all (a config's dict cannot be emptied from the command
+    line) load with a warning that says they have no effect."""
+    with caplog.at_level(logging.WARNING, logger="vltasks"):
+        load_run("multitask_demo", ["multitask.sampling=all"])
+    assert any("have no effect with multitask.sampling=all" in r.getMessage() for r in caplog.records)
 
 
 def test_draws_depend_on_the_seed_and_epoch_only():
@@ -105,6 +130,30 @@ def test_a_samples_random_draws_depend_on_seed_pass_and_index_only():
     by_worker = {int(i): (x, y, z) for i, x, y, z in zip(*next(iter(loader)))}
     for i, draws in by_worker.items():
         assert tuple(float(v) for v in draws) == pytest.approx(ds[(0, i)][1:])
+
+
+def test_a_dataset_that_draws_nothing_is_passed_through_unseeded():
+    plain = SeededSamples(list(range(12)), seed=1, seeded=False)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    assert plain.__getitems__([(0, 3), (5, 7)]) == [3, 7] and plain[(2, 4)] == 4
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_only_datasets_that_draw_are_seeded_by_the_datamodule(tmp_path):
+    """A training clip's frames are drawn (seeded per sample); a VQA image is not (passed through)."""
+    from tests.tiny import BACKBONE
+    from vltasks import runtime
+    from vltasks.config import load_run
+
+    for demo, seeded in (("vqa_demo", False), ("video_qa_demo", True)):
+        small = ["synthetic.train=6", "synthetic.val=3", "synthetic.test=2", "data.num_workers=0"]
+        spec = load_run(demo, [f"data.root={tmp_path / demo}", *small, *BACKBONE])
+        runtime.prepare_synthetic(spec)
+        data = runtime.build_task_data(spec)
+        dm = runtime.build_datamodule(spec, data, runtime.build_model(spec, data, None))
+        loader = dm._loader(dm.task_names[0], "train", True)
+        assert loader.dataset.seeded is seeded, demo
 
 
 def test_a_restarted_loader_goes_on_where_the_interrupted_one_stood():

@@ -9,6 +9,7 @@ over the shared `data` over `DATA_DEFAULTS`). Everything downstream reads the sp
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -37,6 +38,7 @@ class VideoConfig:
     max_frames: int = 8  # frames (or feature time steps) a clip may have: one temporal embedding each
     tokens_per_frame: Optional[int] = None  # noqa: UP045  cap per frame ([CLS] + pooled patches); None: all
     feature_dim: Optional[int] = None  # noqa: UP045  width of pre-extracted features, when clips come as files
+    temporal_init: str = "normal"  # normal (std 0.02, as CLIP4Clip) | sincos (1D sin-cos: from scratch)
 
 
 @dataclass
@@ -127,6 +129,8 @@ class MultitaskConfig:
 
     sampling: str = "all"  # all | round_robin | proportional (to dataset size) | temperature
     temperature: float = 2.0  # sampling=temperature: P(task) proportional to size ** (1 / temperature)
+    # proportional / temperature: a factor on a task's probability (tasks not named: 1), e.g. {refcoco: 2}
+    weights: dict[str, float] = field(default_factory=dict)
     # steps in an epoch; unset: the longest task's batches (sampling=all), else every task's summed
     steps_per_epoch: Optional[int] = None  # noqa: UP045
     # "task/metric" keys whose mean is logged as val/aggregate and selects best.ckpt; empty: each
@@ -440,6 +444,22 @@ def _validate_scale(spec: RunSpec) -> None:
     mt = cfg.multitask
     if mt.sampling == "temperature" and not mt.temperature > 0:
         raise ConfigError(f"multitask.temperature: must be > 0, got {mt.temperature}")
+    weights = dict(mt.weights or {})
+    if weights:
+        unknown = sorted(set(weights) - set(spec.tasks))
+        if unknown:
+            raise ConfigError(
+                f"multitask.weights: {unknown} are not tasks of this run ({sorted(spec.tasks)})"
+            )
+        if mt.sampling not in ("proportional", "temperature"):  # e.g. a demo's weights, sampling=all
+            logging.getLogger("vltasks").warning(
+                "multitask.weights %s have no effect with multitask.sampling=%s: they scale the "
+                "probabilities of drawn tasks (proportional, temperature)",
+                weights,
+                mt.sampling,
+            )
+        if any(not float(w) > 0 for w in weights.values()):
+            raise ConfigError(f"multitask.weights: each must be > 0, got {weights}")
     for key, value in (
         ("multitask.steps_per_epoch", mt.steps_per_epoch),
         ("checkpoint.every_n_steps", cfg.checkpoint.every_n_steps),

@@ -107,7 +107,12 @@ def build_datamodule(spec: RunSpec, data: dict[str, TaskData], model: VLTaskModu
     )
 
 
-SCHEDULE_KEYS = ("sampling", "temperature", "steps_per_epoch")  # multitask.* that the data schedule reads
+SCHEDULE_KEYS = (
+    "sampling",
+    "temperature",
+    "steps_per_epoch",
+    "weights",
+)  # multitask.* that the data schedule reads
 
 
 class JSONPredictionWriter(BasePredictionWriter):

@@ -242,11 +242,14 @@ class _VideoQAScorer(SplitScorer):
         if kind == "open":  # the vqa head with the video readers' protocol and question types
             from vltasks.datamodules import READERS
 
-            types = READERS.get(str(self.reader)).question_types
+            reader = READERS.get(str(self.reader))
+            types, groups = reader.question_types, reader.question_type_groups
             metrics = MetricCollection(
                 {
                     "accuracy": VQAAccuracy(protocol="exact"),
-                    "by_type": VQAAccuracy(protocol="exact", by_answer_type=True, type_names=types),
+                    "by_type": VQAAccuracy(
+                        protocol="exact", by_answer_type=True, type_names=types, type_groups=groups
+                    ),
                 }
             )
             preds, answers = [r["answer"] for r in results], [s["answers"] for s in samples]

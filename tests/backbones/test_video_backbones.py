@@ -126,3 +126,20 @@ def test_the_adapter_is_saved_and_rebuilt_with_the_model(preset, tmp_path):
             torch.manual_seed(5)
             torch.testing.assert_close(other.encode_video(clip).tokens, want, rtol=0, atol=0)
     assert loaded.video.tokens_per_frame == 5 and "video" in rebuilt.capabilities
+
+
+def test_a_sincos_temporal_start_tells_every_frame_apart_and_is_kept_on_save(tmp_path):
+    """From scratch (``temporal_init: sincos``) each frame index starts with its own unit-scale
+    vector; the default start is CLIP4Clip's small normal one. An unknown start is refused."""
+    sincos = _build("vilt_tiny", temporal_init="sincos")
+    table = sincos.video.temporal.detach()
+    assert torch.equal(table[0, :16], torch.zeros(16)) and torch.equal(table[0, 16:], torch.ones(16))
+    gaps = torch.cdist(table, table) + torch.eye(len(table)) * 1e9
+    assert gaps.min() > 0.5  # distinct frames, far apart at the start
+    assert _build("vilt_tiny").video.temporal.detach().abs().max() < 0.2
+    sincos.save_pretrained(tmp_path)
+    loaded = type(sincos).from_pretrained(str(tmp_path))
+    assert loaded.video.config["temporal_init"] == "sincos"
+    assert torch.equal(loaded.video.temporal.detach(), table)
+    with pytest.raises(ValueError, match="temporal_init"):
+        _build("vilt_tiny", temporal_init="zeros")

@@ -70,6 +70,30 @@ def test_seek_decoding_equals_decoding_every_frame(tmp_path, n):
             np.testing.assert_array_equal(np.asarray(image), every[i])
 
 
+def _decode_in_child(path: str, queue) -> None:
+    queue.put([np.asarray(i).sum() for i in open_video(path, "video_id=v1", 8, False)])
+
+
+def test_a_forked_process_decodes_after_its_parent_did(tmp_path):
+    """The RGB conversion is cached per thread; a fork (DataLoader workers, DDP's ddp_fork) must
+    build its own: the parent's swscale context deadlocked in the child (its threads are gone)."""
+    import multiprocessing as mp
+
+    path = tmp_path / "clip.mp4"
+    write_mp4(path, _frames(16, size=64), fps=8)
+    want = [np.asarray(i).sum() for i in open_video(path, "video_id=v1", 8, False)]
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_decode_in_child, args=(str(path), queue))
+    child.start()
+    child.join(timeout=60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung, "decoding in a forked child hung"
+    assert queue.get(timeout=5) == want
+
+
 @pytest.mark.parametrize(
     ("make", "says"),
     [

@@ -36,6 +36,24 @@ def test_loss_is_scaled_bce_and_backpropagates():
     assert feats.pooled.grad is not None and head.classifier[0].weight.grad.abs().sum() > 0
 
 
+def test_one_answer_questions_train_with_softmax_cross_entropy():
+    """``protocol="exact"`` (video QA) defaults to cross-entropy on the one answer, as
+    torch's ``cross_entropy`` computes it; a question whose answer is not in the vocabulary (an
+    all-zero row) adds nothing. ``loss`` picks either explicitly; anything else is refused."""
+    torch.manual_seed(0)
+    head = VQAHead(8, ANSWERS, protocol="exact")
+    out = head(Features(pooled=torch.randn(3, 8)), {})
+    targets = torch.tensor([[0.0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
+    expected = torch.nn.functional.cross_entropy(out["logits"][:2], torch.tensor([1, 3]), reduction="sum") / 3
+    torch.testing.assert_close(head.loss(out, {"targets": targets}), expected)
+    assert (
+        VQAHead(8, ANSWERS).loss_kind == "bce"
+        and VQAHead(8, ANSWERS, protocol="exact", loss="bce").loss_kind == "bce"
+    )
+    with pytest.raises(ValueError, match="loss must be"):
+        VQAHead(8, ANSWERS, loss="focal")
+
+
 def test_predict_is_official_results_json_and_metric_is_official():
     head = VQAHead(8, ANSWERS)
     logits = torch.tensor([[5.0, 0, 0, 0], [0, 0, 0, 5.0]])

@@ -323,7 +323,12 @@ def _video_qa_exact():
         )
 
     return (
-        lambda: M.VQAAccuracy(protocol="exact", by_answer_type=True, type_names=("what", "how", "who")),
+        lambda: M.VQAAccuracy(
+            protocol="exact",
+            by_answer_type=True,
+            type_names=("what", "how", "who"),
+            type_groups={"free": ("how", "who")},
+        ),
         items,
         update,
     )

@@ -30,6 +30,34 @@ def test_an_answer_outside_the_vocabulary_counts_wrong_and_types_are_the_dataset
         VQAAccuracy(type_names=("overall", "what"))
 
 
+def test_activitynet_qas_free_column_is_the_accuracy_over_its_six_free_types() -> None:
+    """The paper's table: motion, spatial, temporal, then Free (types 3-8 together), then all."""
+    from vltasks.datamodules import READERS
+
+    reader = READERS.get("activitynet_qa")
+    types, groups = reader.question_types, reader.question_type_groups
+    assert groups == {"free": list(types[3:])}
+    rows = [
+        ("a", "a", "motion"),
+        ("b", "x", "yes/no"),
+        ("c", "c", "color"),
+        ("d", "d", "number"),
+        ("e", "y", "other"),
+    ]
+    metric = VQAAccuracy(protocol="exact", by_answer_type=True, type_names=types, type_groups=groups)
+    metric.update([p for p, _, _ in rows], [[a] for _, a, _ in rows], answer_types=[t for *_, t in rows])
+    out = {k: v.item() for k, v in metric.compute().items()}
+    assert (
+        out["free"] == pytest.approx(2 / 4)
+        and out["motion"] == 1.0
+        and out["overall"] == pytest.approx(3 / 5)
+    )
+    with pytest.raises(ValueError, match="type_groups"):
+        VQAAccuracy(by_answer_type=True, type_names=("what", "how"), type_groups={"free": ("who",)})
+    with pytest.raises(ValueError, match="type_groups"):
+        VQAAccuracy(by_answer_type=True, type_names=("what", "how"), type_groups={"what": ("how",)})
+
+
 def _eval_mc(rows: list[tuple[str, int, int]]) -> dict[str, float]:
     """NExT-QA's eval_mc.py, restated: TP joins TN; groups by the type's first letter."""
     groups: dict[str, list[bool]] = {}

@@ -25,6 +25,17 @@ VIDEO_CONFIG = "vltasks_video.json"
 VIDEO_WEIGHTS = "vltasks_video.safetensors"
 
 
+@torch.no_grad()
+def _sincos_1d_(table: Tensor) -> None:
+    """Row t = the transformer's sin-cos encoding of position t (sines then cosines)."""
+    t, dim = table.shape
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))
+    angles = torch.arange(t, dtype=torch.float64)[:, None] * omega
+    table.zero_()
+    table[:, : dim // 2] = angles.sin().to(table)
+    table[:, dim // 2 : 2 * (dim // 2)] = angles.cos().to(table)
+
+
 class VideoAdapter(nn.Module):
     def __init__(
         self,
@@ -32,8 +43,11 @@ class VideoAdapter(nn.Module):
         max_frames: int = 8,
         tokens_per_frame: int | None = None,
         feature_dim: int | None = None,
+        temporal_init: str = "normal",
     ) -> None:
         super().__init__()
+        if temporal_init not in ("normal", "sincos"):
+            raise ValueError(f"backbone.video.temporal_init must be normal or sincos, got {temporal_init!r}")
         if tokens_per_frame is not None and tokens_per_frame < 2:
             raise ValueError(
                 f"backbone.video.tokens_per_frame must be >= 2 ([CLS] + patches), got {tokens_per_frame}"
@@ -42,10 +56,14 @@ class VideoAdapter(nn.Module):
             "max_frames": int(max_frames),
             "tokens_per_frame": tokens_per_frame,
             "feature_dim": feature_dim,
+            "temporal_init": temporal_init,
         }
         self.width, self.max_frames, self.tokens_per_frame = width, int(max_frames), tokens_per_frame
         self.temporal = nn.Parameter(torch.empty(self.max_frames, width))
-        nn.init.normal_(self.temporal, std=0.02)
+        if temporal_init == "sincos":  # a model trained from scratch tells frames apart from step one
+            _sincos_1d_(self.temporal)
+        else:
+            nn.init.normal_(self.temporal, std=0.02)
         self.features = nn.Linear(int(feature_dim), width) if feature_dim else None
 
     def add_time(self, tokens: Tensor) -> Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -26,6 +26,9 @@ class VQAAccuracy(SampleMetric):
             MetricCollection and Lightning log as separate scalars. Needs `answer_types` in update.
         type_names: the types of that breakdown (default VQAv2's three); video QA reports its own
             question types (MSRVTT-QA's what / who / how / when / where, ActivityNet-QA's nine).
+        type_groups: more keys of that breakdown, each the accuracy over the questions of several
+            types (ActivityNet-QA's ``free``: its six free-question types together, as the paper
+            reports them beside motion, spatial and temporal).
 
     `update(preds, answers, ids=None, answer_types=None)`: one predicted string and a list of GT
     answer strings per question; `ids` (question ids) make a question seen twice count once.
@@ -36,6 +39,7 @@ class VQAAccuracy(SampleMetric):
         protocol: str = "vqav2",
         by_answer_type: bool = False,
         type_names: Sequence[str] = ANSWER_TYPES,
+        type_groups: Mapping[str, Sequence[str]] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -47,6 +51,13 @@ class VQAAccuracy(SampleMetric):
         self.by_answer_type = by_answer_type
         self.type_names = tuple(type_names)
         self._type_code = {name: i for i, name in enumerate(self.type_names)}
+        self.type_groups = {g: tuple(members) for g, members in (type_groups or {}).items()}
+        for group, members in self.type_groups.items():
+            unknown = sorted(set(members) - set(self.type_names))
+            if group in ("overall", *self.type_names) or unknown or not members:
+                raise ValueError(
+                    f"type_groups[{group!r}]: a new name over known types is needed; unknown {unknown}"
+                )
         self._add_sample_state("scores")
         self._add_sample_state("types", torch.long)
 
@@ -81,4 +92,10 @@ class VQAAccuracy(SampleMetric):
         for name, code in self._type_code.items():
             if bool((types == code).any()):  # a type without questions has no accuracy to log
                 out[name] = mean_or(scores[types == code])
+        for group, members in self.type_groups.items():
+            inside = torch.isin(
+                types, torch.tensor([self._type_code[m] for m in members], device=types.device)
+            )
+            if bool(inside.any()):
+                out[group] = mean_or(scores[inside])
         return out

@@ -145,6 +145,16 @@ def _seed_all(seed: int) -> None:
     torch.random.default_generator.manual_seed(seed)  # CPU only: CUDA generators are left alone
 
 
+def weights_problem(weights: dict[str, float], tasks: list[str]) -> str | None:
+    """What is wrong with ``multitask.weights`` for a run of ``tasks`` (None: nothing)."""
+    unknown = sorted(set(weights) - set(tasks))
+    if unknown:
+        return f"multitask.weights: {unknown} are not tasks of this run ({sorted(tasks)})"
+    if any(not float(w) > 0 for w in weights.values()):
+        return f"multitask.weights: each must be > 0, got {weights}"
+    return None
+
+
 class TaskSchedule:
     """Which tasks train in each step of each epoch: a function of the seed, the epoch and the step.
 
@@ -171,11 +181,9 @@ class TaskSchedule:
         if sampling not in SAMPLINGS:
             raise ValueError(f"multitask.sampling must be one of {SAMPLINGS}, got {sampling!r}")
         weights = dict(weights or {})
-        unknown = sorted(set(weights) - set(sizes))
-        if unknown:
-            raise ValueError(f"multitask.weights: {unknown} are not tasks of this run ({sorted(sizes)})")
-        if any(not w > 0 for w in weights.values()):
-            raise ValueError(f"multitask.weights must be > 0, got {weights}")
+        problem = weights_problem(weights, list(sizes))
+        if problem:
+            raise ValueError(problem)
         self.tasks = list(sizes)
         self.sizes, self.batches, self.sampling, self.seed = sizes, batches, sampling, seed
         drawn = [float(sizes[t]) for t in self.tasks]

@@ -446,11 +446,11 @@ def _validate_scale(spec: RunSpec) -> None:
         raise ConfigError(f"multitask.temperature: must be > 0, got {mt.temperature}")
     weights = dict(mt.weights or {})
     if weights:
-        unknown = sorted(set(weights) - set(spec.tasks))
-        if unknown:
-            raise ConfigError(
-                f"multitask.weights: {unknown} are not tasks of this run ({sorted(spec.tasks)})"
-            )
+        from vltasks.datamodules.datamodule import weights_problem
+
+        problem = weights_problem(weights, list(spec.tasks))
+        if problem:
+            raise ConfigError(problem)
         if mt.sampling not in ("proportional", "temperature"):  # e.g. a demo's weights, sampling=all
             logging.getLogger("vltasks").warning(
                 "multitask.weights %s have no effect with multitask.sampling=%s: they scale the "
@@ -458,8 +458,6 @@ def _validate_scale(spec: RunSpec) -> None:
                 weights,
                 mt.sampling,
             )
-        if any(not float(w) > 0 for w in weights.values()):
-            raise ConfigError(f"multitask.weights: each must be > 0, got {weights}")
     for key, value in (
         ("multitask.steps_per_epoch", mt.steps_per_epoch),
         ("checkpoint.every_n_steps", cfg.checkpoint.every_n_steps),

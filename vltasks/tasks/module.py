@@ -97,7 +97,7 @@ class VLTaskModule(L.LightningModule):
         self.eval_losses = nn.ModuleDict(
             {stage: nn.ModuleDict({n: MeanMetric() for n in self.task_names}) for stage in STAGES}
         )
-        self._unchecked: list[tuple[Tensor, Tensor, str]] = []  # (bad?, loss, where): read one step late
+        self._unchecked: list[tuple[Tensor, Tensor, tuple]] = []  # (bad?, loss, where): read one step late
 
     def _aggregate_spec(self, mt: dict[str, Any]) -> tuple[list[str], str | None]:
         """The "task/metric" keys averaged into ``val/aggregate`` and whether higher is better: the
@@ -176,12 +176,14 @@ class VLTaskModule(L.LightningModule):
         bad = ~torch.isfinite(loss.detach())
         if self.trainer.world_size > 1:  # on the device; the host reads it when it reads the flag
             bad = self.trainer.strategy.reduce(bad.float(), reduce_op="sum") > 0
-        ids = ", ".join(batch["sample_id"][:10])
+        # what the message needs, kept as is: it is written only for a bad loss, not every step
         where = (
-            f"task {name!r}: the training loss is {{loss}} at step {self.global_step} "
-            f"(epoch {self.current_epoch}, batch {batch_idx}) on samples [{ids}"
-            f"{', ...' if batch_size(batch) > 10 else ''}]: the fit stops before the weights turn NaN "
-            f"(lower optim.lr, or check these samples)"
+            name,
+            self.global_step,
+            self.current_epoch,
+            batch_idx,
+            batch["sample_id"][:10],
+            batch_size(batch),
         )
         self._unchecked.append((bad, loss.detach(), where))
         if not self._defer_finite_check(loss):
@@ -192,9 +194,13 @@ class VLTaskModule(L.LightningModule):
 
     def _read_finite(self) -> None:
         unchecked, self._unchecked = self._unchecked, []
-        for bad, loss, where in unchecked:
+        for bad, loss, (name, step, epoch, batch_idx, ids, n) in unchecked:
             if bool(bad):
-                raise NonFiniteLossError(where.format(loss=float(loss)))
+                raise NonFiniteLossError(
+                    f"task {name!r}: the training loss is {float(loss)} at step {step} (epoch {epoch}, "
+                    f"batch {batch_idx}) on samples [{', '.join(ids)}{', ...' if n > 10 else ''}]: the fit "
+                    f"stops before the weights turn NaN (lower optim.lr, or check these samples)"
+                )
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._read_finite()
